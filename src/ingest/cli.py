@@ -1,0 +1,423 @@
+"""``ingest …``: the command line, calling the same code paths the DAGs run."""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import logging
+import os
+import socket
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from ingest.config import Settings, load_settings
+from ingest.errors import ConfigError, IngestError, PermanentError, ServiceUnavailableError
+
+logger = logging.getLogger("ingest.cli")
+
+# Exit codes: 1 = some input failed, 2 = bad usage or configuration, 3 = a service is down.
+EXIT_INPUT, EXIT_CONFIG, EXIT_SERVICE = 1, 2, 3
+
+
+# ------------------------------------------------------------------ settings
+
+
+def resolve_settings() -> Settings:
+    """Settings from the environment; when the demo's embedded services run and the environment does not
+    name other servers, point at them so ``ingest search`` works after ``make demo``."""
+    settings = load_settings()
+    from ingest.services import EmbeddedServices
+
+    embedded = EmbeddedServices(settings.embedded)
+    running = {s.name for s in embedded.running()}
+    if {"redis", "search"} <= running:
+        urls = embedded.urls()
+        if "INGEST_REDIS__URL" not in os.environ:
+            settings.redis.url = urls["redis"]
+        if "INGEST_ELASTICSEARCH__HOSTS" not in os.environ:
+            settings.elasticsearch.hosts = [urls["search"]]
+            settings.elasticsearch.server_mode = "serverless"
+        if "INGEST_HTTP__ALLOW_PRIVATE" not in os.environ:
+            settings.http.allow_private = True
+    return settings
+
+
+# ------------------------------------------------------------------ pipeline commands
+
+
+def cmd_poll(args: argparse.Namespace) -> int:
+    from ingest.feeds import load_feeds
+    from ingest.pipeline import poll_feeds
+    from ingest.runtime import build_runtime
+
+    settings = resolve_settings()
+    feeds = load_feeds(Path(args.feeds) if args.feeds else settings.feeds.path)
+    rt = build_runtime(settings)
+    report = poll_feeds(rt, feeds)
+    _print_counts("poll", report.counts)
+    _print_errors(report.errors)
+    return 0
+
+
+def cmd_process(args: argparse.Namespace) -> int:
+    from ingest.pipeline import process_pending
+    from ingest.runtime import build_runtime
+
+    settings = resolve_settings()
+    rt = build_runtime(settings)
+    rt.sink.ensure_ready()
+    report = process_pending(rt, args.consumer or _consumer(), datetime.now(UTC), args.max_batches)
+    _print_counts("process", report.counts)
+    _print_errors(report.errors)
+    print(f"pending after this run: {rt.queue.pending_count()}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = resolve_settings()
+    summary = run_pipeline(settings, Path(args.feeds) if args.feeds else settings.feeds.path)
+    _print_counts("run", summary["counts"])
+    _print_errors(summary["errors"])
+    return 0
+
+
+def run_pipeline(settings: Settings, feeds_path: Path) -> dict[str, Any]:
+    """Poll every feed of the registry, then process everything pending: the whole pipeline once."""
+    from ingest.feeds import load_feeds
+    from ingest.pipeline import Report, poll_feeds, process_pending
+    from ingest.runtime import build_runtime
+
+    feeds = load_feeds(feeds_path)
+    rt = build_runtime(settings)
+    rt.sink.ensure_ready()
+    report = Report()
+    report.merge(poll_feeds(rt, feeds))
+    report.merge(process_pending(rt, _consumer(), datetime.now(UTC)))
+    return {"counts": dict(report.counts), "errors": report.errors, "pending": rt.queue.pending_count()}
+
+
+def cmd_index_setup(args: argparse.Namespace) -> int:
+    from ingest.stores.elasticsearch import ElasticsearchSink, build_es_client, check_search_server
+
+    settings = resolve_settings()
+    es = build_es_client(settings.elasticsearch)
+    check_search_server(es, ", ".join(settings.elasticsearch.hosts))
+    sink = ElasticsearchSink(es, settings.elasticsearch)
+    sink.ensure_ready()
+    print(f"index template {settings.elasticsearch.index_prefix!r} installed; index {sink.index} "
+          f"behind read alias {sink.read_alias!r} and write alias {sink.write_alias!r}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from ingest.stores.redis import RedisPendingQueue, RedisStats, build_redis_client
+
+    settings = resolve_settings()
+    client = build_redis_client(settings.redis.url)
+    queue = RedisPendingQueue(client, settings.redis.prefix, settings.pipeline.consumer_group,
+                              settings.pipeline.reclaim_idle_seconds)
+    stats = RedisStats(client, settings.redis.prefix)
+    counts = stats.read()
+    status = {"pending": queue.pending_count(), "dead_letters": int(client.xlen(queue.keys.dead)), "counts": counts}
+    if args.json:
+        print(json.dumps(status, indent=2, sort_keys=True))
+    else:
+        print(f"pending entries: {status['pending']}    dead letters: {status['dead_letters']}")
+        _print_counts("all runs", counts)
+    return 0
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    from ingest.stores.redis import RedisPendingQueue, build_redis_client
+
+    settings = resolve_settings()
+    client = build_redis_client(settings.redis.url)
+    queue = RedisPendingQueue(client, settings.redis.prefix, settings.pipeline.consumer_group,
+                              settings.pipeline.reclaim_idle_seconds)
+    for row in queue.dead_letters(args.limit):
+        entry = json.loads(row["entry"])
+        print(json.dumps({"id": row["id"], "reason": row["reason"], "detail": row.get("detail"),
+                          "url": entry["url"], "feed_id": entry["feed_id"]}, ensure_ascii=False))
+    return 0
+
+
+# ------------------------------------------------------------------ search
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from ingest.search import parse_filters, search_articles
+    from ingest.stores.elasticsearch import build_es_client, check_search_server
+
+    settings = resolve_settings()
+    filters = parse_filters(args.filter)
+    es = build_es_client(settings.elasticsearch)
+    check_search_server(es, ", ".join(settings.elasticsearch.hosts))
+    result = search_articles(es, settings.elasticsearch.index_prefix, args.query, args.facet, filters, args.size)
+    if args.json:
+        print(result.model_dump_json(indent=2))
+        return 0
+    print(f"{result.total} article(s) match {args.query!r}")
+    for hit in result.hits:
+        date = (hit.published_at or "")[:10]
+        print(f"  {hit.score or 0:6.2f}  {date:10}  [{hit.source}] {hit.title}")
+        print(f"          {hit.url}")
+    for name, values in result.facets.items():
+        shown = ", ".join(f"{v.value} ({v.count})" for v in values) or "—"
+        print(f"  facet {name}: {shown}")
+    return 0
+
+
+# ------------------------------------------------------------------ batch tools (no services)
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from ingest.extract import extract_article
+
+    failed = 0
+    for path in args.paths:
+        url = args.url or ("file://" + str(Path(path).resolve()) if path != "-" else "file:///dev/stdin")
+        try:
+            html = _read_bytes(path)
+            result = extract_article(html, url)
+        except (PermanentError, OSError) as e:
+            failed += 1
+            print(json.dumps({"path": path, "error": str(e)}, ensure_ascii=False))
+            continue
+        row = {
+            "path": path,
+            "url": result.url,
+            "canonical_url": result.canonical_url,
+            "title": result.title,
+            "text": result.text,
+            "authors": list(result.authors),
+            "published_at": result.published_at.isoformat() if result.published_at else None,
+            "language": result.language,
+            "site_name": result.site_name,
+            "tags": list(result.tags),
+            "image_url": result.image_url,
+        }
+        print(json.dumps(row, ensure_ascii=False))
+    return EXIT_INPUT if failed and failed == len(args.paths) else 0
+
+
+def cmd_entities(args: argparse.Namespace) -> int:
+    from ingest.enrich import NerModels, find_entities, merge_mentions
+    from ingest.lang import detect_language
+
+    settings = load_settings()
+    models = NerModels(settings.nlp)
+    for number, row in _read_jsonl(args.path):
+        text = str(row.get("text") or "")
+        language = row.get("lang") if args.lang == "auto" else args.lang
+        if not language or language == "auto":
+            language = detect_language(text)
+        mentions = find_entities([text], language, models)[0]
+        print(json.dumps({
+            "id": row.get("id", number),
+            "language": language,
+            "mentions": [m.model_dump() for m in mentions],
+            "entities": [e.model_dump(mode="json") for e in merge_mentions(mentions)],
+        }, ensure_ascii=False))
+    return 0
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    from ingest.dedup import ClusterInput, cluster
+    from ingest.stores.memory import MemoryDedupStore
+
+    def records() -> Iterator[ClusterInput]:
+        for number, row in _read_jsonl(args.path):
+            yield ClusterInput(id=str(row.get("id", number)), text=str(row.get("text") or ""),
+                               title=row.get("title"), lang=row.get("lang"))
+
+    for result in cluster(records(), MemoryDedupStore()):
+        print(json.dumps({"id": result.id, "story_id": result.story_id, "duplicate_of": result.duplicate_of}))
+    return 0
+
+
+# ------------------------------------------------------------------ embedded services and the demo
+
+
+def cmd_services(args: argparse.Namespace) -> int:
+    from ingest.services import EmbeddedServices
+
+    embedded = EmbeddedServices(load_settings().embedded)
+    if args.action == "start":
+        for service in embedded.start():
+            print(f"{service.name:7} {service.url}  (pid {service.pid})")
+    elif args.action == "stop":
+        stopped = embedded.stop()
+        print("stopped: " + (", ".join(s.name for s in stopped) or "nothing was running"))
+    else:
+        running = embedded.running()
+        for service in running:
+            print(f"{service.name:7} {service.url}  (pid {service.pid})")
+        if not running:
+            print("no embedded service is running; `ingest services start` or `make demo` starts them")
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    args.action = "stop"
+    return cmd_services(args)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ingest.search import search_articles
+    from ingest.services import DEMO_ROOT, EmbeddedServices
+    from ingest.stores.elasticsearch import build_es_client
+
+    started = time.monotonic()
+    embedded = EmbeddedServices(load_settings().embedded)
+    print("== embedded services (real redis-server, osmem search server, loopback feed server)")
+    for service in embedded.start():
+        print(f"   {service.name:7} {service.url}")
+    settings = resolve_settings()
+    feeds_path = settings.feeds.path if "INGEST_FEEDS__PATH" in os.environ else DEMO_ROOT / "feeds.yaml"
+    print(f"== pipeline over {feeds_path}")
+    summary = run_pipeline(settings, feeds_path)
+    _print_counts("counts per stage", summary["counts"])
+    _print_errors(summary["errors"])
+    es = build_es_client(settings.elasticsearch)
+    alias = settings.elasticsearch.index_prefix
+    total = int(es.count(index=alias)["count"])
+    print(f"== index {alias!r} holds {total} article(s); pending {summary['pending']}")
+    listing = search_articles(es, alias, "*", facets=["source", "language"], size=50)
+    for hit in listing.hits:
+        print(f"   [{hit.source}] {hit.title}")
+    print("== faceted search: ingest search Izhevsk --facet persons --facet locations --facet source --facet language")
+    result = search_articles(es, alias, "Izhevsk", facets=["persons", "locations", "source", "language"], size=5)
+    print(f"   {result.total} hit(s)")
+    for hit in result.hits:
+        print(f"   {hit.title}  <{hit.url}>")
+    for name, values in result.facets.items():
+        print(f"   {name:9}: " + (", ".join(f"{v.value} ({v.count})" for v in values) or "—"))
+    print(f"== done in {time.monotonic() - started:.1f} s. Services keep running: try "
+          "`.venv/bin/ingest search drones --facet persons`; `.venv/bin/ingest stop` stops them.")
+    return 0
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _consumer() -> str:
+    return f"cli-{socket.gethostname()}-{os.getpid()}"
+
+
+def _read_bytes(path: str) -> bytes:
+    data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+
+
+def _read_jsonl(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    stream: TextIO = sys.stdin if path == "-" else open(path, encoding="utf-8")  # noqa: SIM115
+    with stream:
+        for number, line in enumerate(stream, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ConfigError(f"{path}:{number}: not a JSON object ({e.msg}); expected one object per line") from e
+            if not isinstance(row, dict):
+                raise ConfigError(f"{path}:{number}: expected a JSON object per line")
+            yield number, row
+
+
+def _print_counts(title: str, counts: dict[str, int]) -> None:
+    print(f"-- {title}")
+    by_stage: dict[str, list[str]] = {}
+    for name, value in sorted(counts.items()):
+        stage, _, outcome = name.partition("/")
+        by_stage.setdefault(stage, []).append(f"{outcome}={value}")
+    for stage in ("poll", "process", "fetch", "extract", "dedup", "enrich", "index"):
+        if stage in by_stage:
+            print(f"   {stage:8} " + "  ".join(by_stage.pop(stage)))
+    for stage, items in by_stage.items():
+        print(f"   {stage:8} " + "  ".join(items))
+
+
+def _print_errors(errors: Sequence[str]) -> None:
+    for line in errors[:20]:
+        print(f"   ! {line}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ingest", description="News ingestion: feeds → articles → Elasticsearch.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="run the whole pipeline on embedded services and the bundled sample feeds")
+    p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("poll", help="poll the feeds of the registry and queue new entries")
+    p.add_argument("--feeds", help="feed registry (default: INGEST_FEEDS__PATH)")
+    p.set_defaults(func=cmd_poll)
+    p = sub.add_parser("process", help="process pending entries into the index")
+    p.add_argument("--max-batches", type=int, default=None)
+    p.add_argument("--consumer", help="consumer name in the Redis group (default: host and pid)")
+    p.set_defaults(func=cmd_process)
+    p = sub.add_parser("run", help="poll, then process everything pending")
+    p.add_argument("--feeds", help="feed registry (default: INGEST_FEEDS__PATH)")
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("search", help="full-text search with facets and filters")
+    p.add_argument("query", help="query string; '*' matches everything")
+    p.add_argument("--facet", action="append", default=[], help="facet field (persons, source, language, …)")
+    p.add_argument("--filter", action="append", default=[], help="FIELD=VALUE, for example language=fr")
+    p.add_argument("--size", type=int, default=10)
+    p.add_argument("--json", action="store_true", help="one JSON object: total, hits, facets")
+    p.set_defaults(func=cmd_search)
+    p = sub.add_parser("extract", help="extract saved HTML pages to JSON lines (no network)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="HTML file, .gz accepted, '-' for stdin")
+    p.add_argument("--url", help="URL the page was fetched from")
+    p.set_defaults(func=cmd_extract)
+    p = sub.add_parser("entities", help="named entities of JSON lines {id, text, lang?}")
+    p.add_argument("--lang", choices=["auto", "fr", "en"], default="auto")
+    p.add_argument("path", nargs="?", default="-", metavar="PATH|-")
+    p.set_defaults(func=cmd_entities)
+    p = sub.add_parser("cluster", help="story and duplicate of JSON lines {id, text, title?, lang?}")
+    p.add_argument("path", nargs="?", default="-", metavar="PATH|-")
+    p.set_defaults(func=cmd_cluster)
+    p = sub.add_parser("status", help="queue depth, dead letters and counters of all runs")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+    p = sub.add_parser("dlq", help="list dead-lettered entries with their reasons")
+    p.add_argument("action", choices=["list"])
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(func=cmd_dlq)
+    p = sub.add_parser("index", help="index administration")
+    p.add_argument("action", choices=["setup"])
+    p.set_defaults(func=cmd_index_setup)
+    p = sub.add_parser("services", help="start, stop or list the embedded services")
+    p.add_argument("action", choices=["start", "stop", "status"])
+    p.set_defaults(func=cmd_services)
+    p = sub.add_parser("stop", help="stop the embedded services the demo left running")
+    p.set_defaults(func=cmd_stop)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = logging.INFO if args.verbose else logging.ERROR
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except ServiceUnavailableError as e:
+        print(f"ingest: error: {e}", file=sys.stderr)
+        return EXIT_SERVICE
+    except ConfigError as e:
+        print(f"ingest: error: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    except IngestError as e:
+        print(f"ingest: error: {e}", file=sys.stderr)
+        return EXIT_INPUT
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

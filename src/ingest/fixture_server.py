@@ -1,0 +1,111 @@
+"""A loopback HTTP server for feeds and pages saved on disk: the demo's "internet" and the tests'.
+
+``/feeds/x.xml`` and ``/pages/y.html`` are served from ``ROOT/feeds`` and ``ROOT/pages`` (a ``.gz`` twin is
+decompressed on the fly); ``{base}`` in a served file is replaced by the server's own base URL so feeds can
+link to pages on it. A few routes misbehave on purpose for tests: ``/status/<code>``, ``/redirect-loop``,
+``/slow/<seconds>``, ``/big/<bytes>``, ``/binary``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gzip
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+_TYPES = {".xml": "application/xml", ".rss": "application/rss+xml", ".atom": "application/atom+xml",
+          ".html": "text/html; charset=utf-8", ".json": "application/json", ".txt": "text/plain"}
+
+
+class FixtureServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, root: Path, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__((host, port), _Handler)
+        self.root = root
+        self.hits: list[str] = []
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start_in_thread(self) -> threading.Thread:
+        thread = threading.Thread(target=self.serve_forever, daemon=True)
+        thread.start()
+        return thread
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: FixtureServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        self.server.hits.append(path)
+        parts = [p for p in path.split("/") if p]
+        if parts[:1] == ["status"] and len(parts) == 2:
+            self._send(int(parts[1]), b"status page", "text/plain")
+        elif parts == ["redirect-loop"]:
+            self._redirect("/redirect-loop")
+        elif parts[:1] == ["redirect"] and len(parts) > 1:
+            self._redirect("/" + "/".join(parts[1:]))
+        elif parts[:1] == ["slow"] and len(parts) == 2:
+            time.sleep(float(parts[1]))
+            self._send(200, b"<html><body>late</body></html>", "text/html")
+        elif parts[:1] == ["big"] and len(parts) == 2:
+            self._send(200, b"<html><body>" + b"x" * int(parts[1]) + b"</body></html>", "text/html")
+        elif parts == ["binary"]:
+            self._send(200, b"%PDF-1.4\n" + bytes(range(256)) * 8, "application/pdf")
+        else:
+            self._serve_file(parts)
+
+    def _serve_file(self, parts: list[str]) -> None:
+        if not parts or any(p in ("..", ".") for p in parts):
+            self._send(404, b"not found", "text/plain")
+            return
+        target = self.server.root.joinpath(*parts)
+        zipped = target.with_name(target.name + ".gz")
+        if target.is_file():
+            body = target.read_bytes()
+        elif zipped.is_file():
+            body = gzip.decompress(zipped.read_bytes())
+        else:
+            self._send(404, b"not found", "text/plain")
+            return
+        body = body.replace(b"{base}", self.server.base_url.encode())
+        self._send(200, body, _TYPES.get(target.suffix, "application/octet-stream"))
+
+    def _redirect(self, location: str) -> None:
+        self.send_response(302)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.wfile.write(body)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--root", type=Path, required=True)
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    server = FixtureServer(args.root, port=args.port)
+    print(server.base_url, flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

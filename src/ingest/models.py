@@ -1,0 +1,119 @@
+"""The records that cross stage boundaries. All frozen; a stage returns a new record."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+EntityLabel = Literal["PER", "ORG", "LOC", "MISC"]
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class FeedSource(Record):
+    """One feed from the registry."""
+
+    id: str
+    url: str
+    name: str
+    language: str | None = None
+    tags: tuple[str, ...] = ()
+    enabled: bool = True
+
+
+class FeedEntry(Record):
+    """One item read from a feed: what the poll stage queues for processing."""
+
+    feed_id: str
+    feed_name: str
+    url: str
+    guid: str | None = None
+    title: str | None = None
+    summary: str | None = None
+    published_at: datetime | None = None
+    language: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+class Page(Record):
+    """A fetched page: the bytes and what the server said about them."""
+
+    url: str
+    final_url: str
+    status: int
+    content_type: str
+    body: bytes
+    encoding: str | None = None
+
+
+class Extracted(Record):
+    """What extraction finds in one HTML page (pure function of the bytes)."""
+
+    url: str
+    canonical_url: str
+    title: str | None
+    text: str
+    summary: str | None = None
+    authors: tuple[str, ...] = ()
+    published_at: datetime | None = None
+    language: str | None = None
+    site_name: str | None = None
+    tags: tuple[str, ...] = ()
+    image_url: str | None = None
+
+
+class Mention(Record):
+    text: str
+    label: EntityLabel
+    start: int
+    end: int
+
+
+class Entity(Record):
+    """One entity of an article: a canonical name, its label and the surface forms seen."""
+
+    name: str
+    label: EntityLabel
+    mentions: tuple[str, ...]
+    count: int
+
+
+class Enrichment(Record):
+    status: Literal["ok", "unsupported_language", "skipped"] = "ok"
+    models: tuple[str, ...] = ()
+    version: str = "1"
+
+
+class Source(Record):
+    feed_id: str
+    name: str
+    domain: str
+
+
+class Article(Record):
+    """One article as it is indexed: the document downstream consumers read."""
+
+    article_id: str
+    url: str
+    canonical_url: str
+    source: Source
+    title: str | None
+    text: str
+    summary: str | None = None
+    authors: tuple[str, ...] = ()
+    language: str | None = None
+    published_at: datetime | None = None
+    fetched_at: datetime
+    site_name: str | None = None
+    tags: tuple[str, ...] = ()
+    image_url: str | None = None
+    content_hash: str
+    story_id: str | None = None
+    duplicate_of: str | None = None
+    entities: tuple[Entity, ...] = ()
+    mentions: tuple[Mention, ...] = Field(default=(), exclude=True)
+    enrichment: Enrichment = Field(default_factory=Enrichment)

@@ -1,0 +1,265 @@
+"""The stages composed: poll feeds into the pending stream, process it into the index. No Airflow here;
+the CLI and the DAG tasks both call these functions."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from ingest.config import Settings
+from ingest.dedup import Decision, content_hash, decide
+from ingest.enrich import NerModels, enrich_articles
+from ingest.errors import PermanentError, StageError, TransientError
+from ingest.extract import extract_article
+from ingest.http import fetch_url
+from ingest.index import to_document
+from ingest.models import Article, Extracted, FeedEntry, FeedSource, Source
+from ingest.poll import poll_feed
+from ingest.stores.base import ArticleSink, DedupStore, PendingQueue, QueuedEntry
+from ingest.urls import article_id, canonical_url, domain_of
+
+logger = logging.getLogger(__name__)
+
+HTML_TYPES = {"text/html", "application/xhtml+xml", ""}
+
+
+@dataclass
+class Runtime:
+    """The ready clients one worker uses, built once by :func:`ingest.runtime.build_runtime`."""
+
+    settings: Settings
+    queue: PendingQueue
+    dedup: DedupStore
+    sink: ArticleSink
+    http: httpx.Client
+    models: NerModels
+    stats: Any = None  # a RedisStats, when counters are kept for operators
+
+    def record(self, report: Report) -> None:
+        if self.stats is not None:
+            self.stats.add(report.counts, report.feed_counts)
+
+
+@dataclass
+class Report:
+    """Counters of one run, named ``stage/outcome`` (for example ``fetch/http_4xx``)."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    feed_counts: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+
+    def count(self, name: str, n: int = 1, feed_id: str | None = None) -> None:
+        self.counts[name] += n
+        if feed_id is not None:
+            self.feed_counts[f"{feed_id}/{name}"] += n
+
+    def merge(self, other: Report) -> None:
+        self.counts.update(other.counts)
+        self.feed_counts.update(other.feed_counts)
+        self.errors.extend(other.errors)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"counts": dict(sorted(self.counts.items())), "errors": self.errors[:50]}
+
+
+# ---------------------------------------------------------------- poll
+
+
+def shard_feeds(feeds: Sequence[FeedSource], shards: int) -> list[list[FeedSource]]:
+    """Feeds grouped by host, hosts spread over at most ``shards`` non-empty groups."""
+    by_host: dict[str, list[FeedSource]] = {}
+    for feed in feeds:
+        if feed.enabled:
+            by_host.setdefault(domain_of(feed.url), []).append(feed)
+    groups: list[list[FeedSource]] = [[] for _ in range(max(1, shards))]
+    for host_feeds in sorted(by_host.values(), key=len, reverse=True):
+        min(groups, key=len).extend(host_feeds)
+    return [g for g in groups if g]
+
+
+def poll_feeds(rt: Runtime, feeds: Iterable[FeedSource]) -> Report:
+    """Read every feed and queue the entries not seen before; a failing feed is counted, not fatal."""
+    report = Report()
+    for feed in feeds:
+        if not feed.enabled:
+            report.count("poll/feed_disabled", feed_id=feed.id)
+            continue
+        try:
+            entries = poll_feed(rt.http, feed, rt.settings.http)
+        except StageError as e:
+            report.count(f"poll/{e.reason}", feed_id=feed.id)
+            report.errors.append(f"feed {feed.id}: {e}")
+            logger.warning("feed %s failed: %s", feed.id, e)
+            continue
+        report.count("poll/feeds_ok", feed_id=feed.id)
+        report.count("poll/entries", len(entries), feed_id=feed.id)
+        fresh: list[tuple[str, FeedEntry]] = []
+        for entry in entries:
+            doc_id = article_id(canonical_url(entry.url))
+            if rt.dedup.is_seen(doc_id):
+                report.count("poll/already_indexed", feed_id=feed.id)
+            else:
+                fresh.append((doc_id, entry))
+        queued = rt.queue.enqueue(fresh)
+        report.count("poll/queued", queued, feed_id=feed.id)
+        report.count("poll/already_queued", len(fresh) - queued, feed_id=feed.id)
+    rt.record(report)
+    return report
+
+
+# ---------------------------------------------------------------- process
+
+
+@dataclass
+class _Candidate:
+    item: QueuedEntry
+    article: Article
+    text_hash: str
+
+
+def process_batch(rt: Runtime, consumer: str, now: datetime) -> tuple[int, Report]:
+    """Process one batch from the pending stream; returns how many entries were read and the counters.
+
+    An entry is acknowledged only once its document is indexed, it is known to be a duplicate, or it
+    is in the dead-letter stream. Transient failures leave it pending for a later delivery.
+    """
+    settings = rt.settings.pipeline
+    report = Report()
+    items = rt.queue.read_batch(consumer, settings.batch_size)
+    candidates: list[_Candidate] = []
+    in_batch: dict[str, str] = {}  # content hash → article id, for copies arriving in the same batch
+    done: list[str] = []
+    for item in items:
+        entry = item.entry
+        report.count("process/read", feed_id=entry.feed_id)
+        if item.deliveries > settings.max_deliveries:
+            _dead_letter(rt, report, item, "max_deliveries", f"delivered {item.deliveries} times without success")
+            continue
+        doc_id = article_id(canonical_url(entry.url))
+        if rt.dedup.is_seen(doc_id):
+            report.count("process/already_indexed", feed_id=entry.feed_id)
+            done.append(item.message_id)
+            continue
+        if not rt.dedup.claim(doc_id, consumer, settings.claim_ttl_seconds):
+            report.count("process/claimed_elsewhere", feed_id=entry.feed_id)
+            continue
+        try:
+            extracted = _fetch_and_extract(rt, entry)
+        except TransientError as e:
+            rt.dedup.release(doc_id, consumer)
+            report.count(f"fetch/{e.reason}", feed_id=entry.feed_id)
+            report.errors.append(f"retry later: {e}")
+            logger.warning("will retry %s: %s", entry.url, e)
+            continue
+        except PermanentError as e:
+            rt.dedup.release(doc_id, consumer)
+            stage = "extract" if e.reason in ("extraction_empty", "too_short", "not_html") else "fetch"
+            _dead_letter(rt, report, item, e.reason, str(e), stage=stage)
+            continue
+        article = build_article(entry, extracted, now)
+        if article.article_id != doc_id and rt.dedup.is_seen(article.article_id):
+            rt.dedup.release(doc_id, consumer)
+            report.count("process/already_indexed", feed_id=entry.feed_id)
+            done.append(item.message_id)
+            continue
+        text_hash = article.content_hash
+        decision = decide(article.article_id, text_hash, rt.dedup)
+        if decision.kind == "new" and in_batch.get(text_hash, article.article_id) != article.article_id:
+            decision = Decision("duplicate", story_id=in_batch[text_hash], duplicate_of=in_batch[text_hash])
+        if decision.kind == "duplicate":
+            rt.dedup.mark_seen(doc_id)
+            report.count("dedup/duplicate_text", feed_id=entry.feed_id)
+            done.append(item.message_id)
+            continue
+        in_batch[text_hash] = article.article_id
+        article = article.model_copy(update={"story_id": decision.story_id})
+        candidates.append(_Candidate(item, article, text_hash))
+    rt.queue.ack(done)
+    if candidates:
+        _enrich_and_index(rt, report, candidates, now, consumer)
+    rt.record(report)
+    return len(items), report
+
+
+def process_pending(rt: Runtime, consumer: str, now: datetime, max_batches: int | None = None) -> Report:
+    """Process batches until the stream has nothing new for this consumer or ``max_batches`` is reached."""
+    report = Report()
+    limit = max_batches if max_batches is not None else rt.settings.pipeline.max_batches
+    for _ in range(limit):
+        read, batch = process_batch(rt, consumer, now)
+        report.merge(batch)
+        if read == 0:
+            break
+    return report
+
+
+def build_article(entry: FeedEntry, extracted: Extracted, fetched_at: datetime) -> Article:
+    """The article record from what the feed said and what the page holds (the page wins)."""
+    return Article(
+        article_id=article_id(extracted.canonical_url),
+        url=entry.url,
+        canonical_url=extracted.canonical_url,
+        source=Source(feed_id=entry.feed_id, name=entry.feed_name, domain=domain_of(extracted.canonical_url)),
+        title=extracted.title or entry.title,
+        text=extracted.text,
+        summary=extracted.summary or entry.summary,
+        authors=extracted.authors,
+        language=extracted.language or entry.language,
+        published_at=extracted.published_at or entry.published_at,
+        fetched_at=fetched_at,
+        site_name=extracted.site_name,
+        tags=tuple(dict.fromkeys((*extracted.tags, *entry.tags))),
+        image_url=extracted.image_url,
+        content_hash=content_hash(extracted.text),
+    )
+
+
+def _fetch_and_extract(rt: Runtime, entry: FeedEntry) -> Extracted:
+    page = fetch_url(rt.http, entry.url, rt.settings.http, accept="text/html,application/xhtml+xml")
+    if page.content_type not in HTML_TYPES:
+        raise PermanentError("not_html", entry.url, f"content type {page.content_type}")
+    return extract_article(page.body, page.final_url, rt.settings.pipeline.min_text_chars)
+
+
+def _enrich_and_index(rt: Runtime, report: Report, candidates: list[_Candidate], now: datetime, consumer: str) -> None:
+    enriched = enrich_articles([c.article for c in candidates], rt.models)
+    for article in enriched:
+        report.count(f"enrich/{article.enrichment.status}")
+    documents = [
+        (a.article_id, to_document(a, now, rt.settings.elasticsearch.schema_version)) for a in enriched
+    ]
+    outcomes = rt.sink.write(documents)
+    acked: list[str] = []
+    for candidate, article, outcome in zip(candidates, enriched, outcomes, strict=True):
+        feed_id = candidate.item.entry.feed_id
+        entry_id = article_id(canonical_url(candidate.item.entry.url))
+        if outcome.ok:
+            rt.dedup.commit(article.article_id, candidate.text_hash)
+            if entry_id != article.article_id:
+                rt.dedup.mark_seen(entry_id)
+            report.count("index/indexed", feed_id=feed_id)
+            acked.append(candidate.item.message_id)
+        elif outcome.retryable:
+            rt.dedup.release(entry_id, consumer)
+            report.count(f"index/retry_{outcome.status}", feed_id=feed_id)
+        else:
+            rt.dedup.release(entry_id, consumer)
+            _dead_letter(rt, report, candidate.item, "index_rejected", outcome.error or f"HTTP {outcome.status}",
+                         stage="index")
+    rt.queue.ack(acked)
+
+
+def _dead_letter(
+    rt: Runtime, report: Report, item: QueuedEntry, reason: str, detail: str, stage: str = "process"
+) -> None:
+    rt.queue.dead_letter(item, reason, detail)
+    report.count(f"{stage}/{reason}", feed_id=item.entry.feed_id)
+    report.count("process/dead_lettered", feed_id=item.entry.feed_id)
+    report.errors.append(f"dead-lettered ({reason}): {item.entry.url}: {detail}")
+    logger.warning("dead-lettered %s: %s", item.entry.url, detail)

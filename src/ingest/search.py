@@ -1,0 +1,121 @@
+"""Search for people and programs: a query string, filters and facets over the read alias."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from elasticsearch import Elasticsearch
+from pydantic import BaseModel
+
+from ingest.errors import ConfigError
+
+# Facet name → indexed keyword field.
+FACETS = {
+    "persons": "persons",
+    "organizations": "organizations",
+    "locations": "locations",
+    "misc": "misc",
+    "source": "source.name",
+    "domain": "source.domain",
+    "language": "language",
+    "authors": "authors",
+    "tags": "tags",
+    "story": "story_id",
+}
+_TEXT_FIELDS = ["title^3", "title.fr^3", "title.en^3", "text", "text.fr", "text.en", "summary"]
+
+
+class FacetValue(BaseModel):
+    value: str
+    count: int
+
+
+class Hit(BaseModel):
+    id: str
+    title: str | None
+    url: str
+    source: str | None
+    published_at: str | None
+    score: float | None
+    highlight: list[str]
+
+
+class SearchResult(BaseModel):
+    total: int
+    hits: list[Hit]
+    facets: dict[str, list[FacetValue]]
+
+
+def parse_filters(raw: Sequence[str]) -> list[tuple[str, str]]:
+    """``["persons=Vladimir Poutine"]`` → ``[("persons", "Vladimir Poutine")]``; unknown fields are errors."""
+    filters = []
+    for item in raw:
+        name, sep, value = item.partition("=")
+        if not sep or not value:
+            raise ConfigError(f"--filter {item!r}: expected FIELD=VALUE, for example persons='Vladimir Poutine'")
+        filters.append((_field(name.strip()), value.strip()))
+    return filters
+
+
+def _field(name: str) -> str:
+    if name not in FACETS:
+        raise ConfigError(f"unknown facet or filter field {name!r}; choose from {', '.join(FACETS)}")
+    return FACETS[name]
+
+
+def build_query(
+    query: str, facets: Sequence[str], filters: Sequence[tuple[str, str]], size: int
+) -> dict[str, Any]:
+    """The search request body (pure; the tests and ``ingest search --explain`` can look at it)."""
+    must: list[dict[str, Any]] = []
+    if query.strip() and query.strip() != "*":
+        must.append({"simple_query_string": {"query": query, "fields": _TEXT_FIELDS, "default_operator": "and"}})
+    body: dict[str, Any] = {
+        "query": {"bool": {"must": must or [{"match_all": {}}], "filter": [{"term": {f: v}} for f, v in filters]}},
+        "size": size,
+        "_source": ["title", "url", "source", "published_at"],
+        "highlight": {"fields": {"text": {"fragment_size": 160, "number_of_fragments": 2}, "title": {}}},
+        "aggs": {name: {"terms": {"field": _field(name), "size": 10}} for name in facets},
+        "track_total_hits": True,
+    }
+    return body
+
+
+def search_articles(
+    client: Elasticsearch,
+    index: str,
+    query: str,
+    facets: Sequence[str] = (),
+    filters: Sequence[tuple[str, str]] = (),
+    size: int = 10,
+) -> SearchResult:
+    """Hits, total and facet counts for a query over the read alias."""
+    body = build_query(query, facets, filters, size)
+    response = client.search(index=index, **body)
+    hits = []
+    for raw in response["hits"]["hits"]:
+        src = raw.get("_source", {})
+        highlight = [frag for frags in raw.get("highlight", {}).values() for frag in frags]
+        hits.append(
+            Hit(
+                id=raw["_id"],
+                title=src.get("title"),
+                url=src.get("url", ""),
+                source=(src.get("source") or {}).get("name"),
+                published_at=src.get("published_at"),
+                score=raw.get("_score"),
+                highlight=highlight,
+            )
+        )
+    total = response["hits"]["total"]
+    aggs = response.get("aggregations", {})
+    return SearchResult(
+        total=int(total["value"] if isinstance(total, dict) else total),
+        hits=hits,
+        facets={name: _buckets(aggs.get(name, {})) for name in facets},
+    )
+
+
+def _buckets(agg: dict[str, Any]) -> list[FacetValue]:
+    return [FacetValue(value=str(b["key"]), count=int(b["doc_count"])) for b in agg.get("buckets", [])]

@@ -1,0 +1,171 @@
+"""Embedded services for the demo and the tests: a real ``redis-server``, the osmem search server and the
+fixture HTTP server, started as processes on loopback. Production uses real servers instead (set
+``INGEST_REDIS__URL`` and ``INGEST_ELASTICSEARCH__HOSTS``)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ingest.config import PACKAGE_DIR, EmbeddedSettings
+from ingest.errors import ConfigError, ServiceUnavailableError
+
+DEMO_ROOT = PACKAGE_DIR / "demo_data"
+
+
+@dataclass
+class Service:
+    name: str
+    pid: int
+    url: str
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_for_port(name: str, port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if port_open(port):
+            return
+        if proc.poll() is not None:
+            raise ServiceUnavailableError(name, f"127.0.0.1:{port}", f"the process exited with code {proc.returncode}")
+        time.sleep(0.05)
+    proc.kill()
+    raise ServiceUnavailableError(name, f"127.0.0.1:{port}", f"did not open its port within {timeout:.0f} s")
+
+
+def redis_server_binary() -> str:
+    found = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/bin:/usr/local/bin")
+    if not found:
+        raise ConfigError("redis-server is not installed; run `make setup` (it installs Debian's redis-server)")
+    return found
+
+
+def osmem_binary() -> str:
+    try:
+        from osmem_server import resolve_binary
+    except ImportError as e:
+        raise ConfigError("osmem-server is not installed; run `make setup`") from e
+    return str(resolve_binary())
+
+
+def spawn_redis(port: int, data_dir: Path, detached: bool = False) -> subprocess.Popen[bytes]:
+    """A redis-server without persistence: the embedded search server keeps its index in memory only,
+    so the dedup marks must not outlive it either."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "dump.rdb").unlink(missing_ok=True)
+    args = [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
+            "--save", "", "--appendonly", "no", "--protected-mode", "yes"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=detached)
+    wait_for_port("redis-server", port, proc)
+    return proc
+
+
+def spawn_search(port: int, detached: bool = False) -> subprocess.Popen[bytes]:
+    args = [osmem_binary(), "-addr", f"127.0.0.1:{port}", "-no-stdin-watch", "-no-ja"]
+    if not detached:
+        args += ["-parent-pid", str(os.getpid())]
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=detached)
+    wait_for_port("osmem-server", port, proc)
+    return proc
+
+
+def spawn_fixture_server(port: int, root: Path, detached: bool = False) -> subprocess.Popen[bytes]:
+    args = [sys.executable, "-m", "ingest.fixture_server", "--root", str(root), "--port", str(port)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=detached)
+    wait_for_port("fixture server", port, proc)
+    return proc
+
+
+class EmbeddedServices:
+    """The demo's long-lived services, remembered in ``<state_dir>/services.json`` until ``ingest stop``."""
+
+    def __init__(self, settings: EmbeddedSettings) -> None:
+        self.settings = settings
+        self.state_dir = settings.state_dir.expanduser().resolve()
+        self.state_file = self.state_dir / "services.json"
+
+    def urls(self) -> dict[str, str]:
+        s = self.settings
+        return {
+            "redis": f"redis://127.0.0.1:{s.redis_port}/0",
+            "search": f"http://127.0.0.1:{s.search_port}",
+            "feeds": f"http://127.0.0.1:{s.feeds_port}",
+        }
+
+    def running(self) -> list[Service]:
+        """Services recorded as started whose process is still alive."""
+        if not self.state_file.exists():
+            return []
+        rows = json.loads(self.state_file.read_text())
+        return [Service(**row) for row in rows if _alive(row["pid"])]
+
+    def start(self) -> list[Service]:
+        """Start what is not running yet; reuse what is."""
+        alive = {s.name: s for s in self.running()}
+        urls = self.urls()
+        s = self.settings
+        plan = [
+            ("redis", s.redis_port, lambda: spawn_redis(s.redis_port, self.state_dir / "redis", detached=True)),
+            ("search", s.search_port, lambda: spawn_search(s.search_port, detached=True)),
+            ("feeds", s.feeds_port, lambda: spawn_fixture_server(s.feeds_port, DEMO_ROOT, detached=True)),
+        ]
+        for name, port, spawn in plan:
+            if name in alive:
+                continue
+            if port_open(port):
+                raise ConfigError(
+                    f"port {port} for the embedded {name} service is taken by another program; "
+                    f"stop it or set INGEST_EMBEDDED__{name.upper()}_PORT"
+                )
+            proc: subprocess.Popen[bytes] = spawn()  # type: ignore[no-untyped-call]
+            alive[name] = Service(name, proc.pid, urls[name])
+        services = list(alive.values())
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.state_file.write_text(json.dumps([asdict(x) for x in services], indent=2))
+        return services
+
+    def stop(self) -> list[Service]:
+        stopped = self.running()
+        for service in stopped:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(service.pid, signal.SIGTERM)
+        for service in stopped:
+            deadline = time.monotonic() + 5
+            while _alive(service.pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        self.state_file.unlink(missing_ok=True)
+        return stopped
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    try:  # a zombie left by a parent that did not wait is not alive
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True
+    return "State:\tZ" not in status

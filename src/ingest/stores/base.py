@@ -1,0 +1,54 @@
+"""The roles stores play. Stages depend on these Protocols, never on a client library."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ingest.models import FeedEntry
+
+
+@dataclass(frozen=True)
+class QueuedEntry:
+    """A feed entry read from the pending stream, with its stream id and how often it was delivered."""
+
+    message_id: str
+    entry: FeedEntry
+    deliveries: int
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    """What the search server said about one document of a bulk request."""
+
+    article_id: str
+    ok: bool
+    status: int
+    error: str | None = None
+
+    @property
+    def retryable(self) -> bool:
+        return not self.ok and (self.status == 429 or self.status >= 500 or self.status == 0)
+
+
+class PendingQueue(Protocol):
+    def enqueue(self, entries: Iterable[tuple[str, FeedEntry]]) -> int: ...
+    def read_batch(self, consumer: str, count: int) -> list[QueuedEntry]: ...
+    def ack(self, message_ids: Sequence[str]) -> None: ...
+    def dead_letter(self, item: QueuedEntry, reason: str, detail: str) -> None: ...
+    def pending_count(self) -> int: ...
+
+
+class DedupStore(Protocol):
+    def is_seen(self, article_id: str) -> bool: ...
+    def claim(self, article_id: str, owner: str, ttl_seconds: int) -> bool: ...
+    def release(self, article_id: str, owner: str) -> None: ...
+    def story_of_hash(self, content_hash: str) -> str | None: ...
+    def mark_seen(self, article_id: str) -> None: ...
+    def commit(self, article_id: str, content_hash: str) -> str: ...
+
+
+class ArticleSink(Protocol):
+    def ensure_ready(self) -> None: ...
+    def write(self, documents: Sequence[tuple[str, dict[str, Any]]]) -> list[ItemOutcome]: ...

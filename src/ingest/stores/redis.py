@@ -1,0 +1,212 @@
+"""Redis adapters: the pending stream, its dead letters, dedup marks and the operators' counters.
+
+Keys are ``<prefix>:<kind>:<id>``; the keys of one article carry its id in braces so that a Redis
+Cluster keeps them in one hash slot.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import redis
+
+from ingest.errors import ServiceUnavailableError
+from ingest.models import FeedEntry
+from ingest.stores.base import QueuedEntry
+
+logger = logging.getLogger(__name__)
+
+QUEUED_TTL_SECONDS = 7 * 24 * 3600
+
+
+def build_redis_client(url: str) -> redis.Redis:
+    """A client that fails fast with a clear error when the server is not there."""
+    client = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=3, socket_timeout=30)
+    try:
+        client.ping()
+    except redis.ConnectionError as e:
+        raise ServiceUnavailableError(
+            "Redis", url, "start it (`ingest services start` for the embedded one) or set INGEST_REDIS__URL"
+        ) from e
+    return client
+
+
+class Keys:
+    """Every Redis key name the pipeline uses, in one place."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.pending = f"{prefix}:stream:pending"
+        self.dead = f"{prefix}:stream:dead"
+        self.attempts = f"{prefix}:attempts"
+        self.stats = f"{prefix}:stats"
+        self.feed_stats = f"{prefix}:feedstats"
+
+    def seen(self, article_id: str) -> str:
+        return f"{self.prefix}:seen:{{{article_id}}}"
+
+    def claim(self, article_id: str) -> str:
+        return f"{self.prefix}:claim:{{{article_id}}}"
+
+    def queued(self, article_id: str) -> str:
+        return f"{self.prefix}:queued:{{{article_id}}}"
+
+    def content(self, content_hash: str) -> str:
+        return f"{self.prefix}:hash:{content_hash}"
+
+
+class RedisPendingQueue:
+    """The ``pending`` stream between poll and processing, read through a consumer group."""
+
+    def __init__(self, client: redis.Redis, prefix: str, group: str, reclaim_idle_seconds: int) -> None:
+        self.client = client
+        self.keys = Keys(prefix)
+        self.group = group
+        self.reclaim_idle_ms = reclaim_idle_seconds * 1000
+        self._group_ready = False
+
+    def _ensure_group(self) -> None:
+        if self._group_ready:
+            return
+        try:
+            self.client.xgroup_create(self.keys.pending, self.group, id="0", mkstream=True)
+        except redis.ResponseError as e:
+            if "BUSYGROUP" not in str(e):
+                raise
+        self._group_ready = True
+
+    def enqueue(self, entries: Iterable[tuple[str, FeedEntry]]) -> int:
+        """Add entries not already queued (by article id); returns how many were added."""
+        self._ensure_group()
+        added = 0
+        for article_id, entry in entries:
+            if not self.client.set(self.keys.queued(article_id), "1", nx=True, ex=QUEUED_TTL_SECONDS):
+                continue
+            self.client.xadd(self.keys.pending, {"entry": entry.model_dump_json(), "article_id": article_id})
+            added += 1
+        return added
+
+    def read_batch(self, consumer: str, count: int) -> list[QueuedEntry]:
+        """Stale entries of crashed workers first, then new ones; each delivery is counted."""
+        self._ensure_group()
+        messages: list[tuple[str, Mapping[str, str]]] = []
+        reply: Any = self.client.xautoclaim(
+            self.keys.pending, self.group, consumer, min_idle_time=self.reclaim_idle_ms, start_id="0-0", count=count
+        )
+        messages.extend(reply[1])
+        if len(messages) < count:
+            fresh: Any = self.client.xreadgroup(self.group, consumer, {self.keys.pending: ">"}, count=count - len(messages))
+            for _stream, items in fresh or []:
+                messages.extend(items)
+        batch = []
+        for message_id, fields in messages:
+            deliveries = int(self.client.hincrby(self.keys.attempts, message_id, 1))
+            batch.append(QueuedEntry(message_id, FeedEntry.model_validate_json(fields["entry"]), deliveries))
+        return batch
+
+    def ack(self, message_ids: Sequence[str]) -> None:
+        if not message_ids:
+            return
+        pipe = self.client.pipeline()
+        pipe.xack(self.keys.pending, self.group, *message_ids)
+        pipe.xdel(self.keys.pending, *message_ids)
+        pipe.hdel(self.keys.attempts, *message_ids)
+        pipe.execute()
+
+    def dead_letter(self, item: QueuedEntry, reason: str, detail: str) -> None:
+        """Move an entry to the dead-letter stream with its reason, then acknowledge it."""
+        self.client.xadd(
+            self.keys.dead,
+            {
+                "entry": item.entry.model_dump_json(),
+                "reason": reason,
+                "detail": detail[:500],
+                "deliveries": str(item.deliveries),
+                "message_id": item.message_id,
+            },
+        )
+        self.ack([item.message_id])
+
+    def pending_count(self) -> int:
+        """Entries waiting, delivered or not: acknowledged entries are deleted from the stream."""
+        return int(self.client.xlen(self.keys.pending))
+
+    def dead_letters(self, count: int = 100) -> list[dict[str, Any]]:
+        """The most recent dead letters, newest first."""
+        rows: Any = self.client.xrevrange(self.keys.dead, count=count)
+        return [{"id": message_id, **fields} for message_id, fields in rows]
+
+
+class RedisDedupStore:
+    """"Seen" marks, short claims and content hashes."""
+
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self.client = client
+        self.keys = Keys(prefix)
+
+    def is_seen(self, article_id: str) -> bool:
+        return bool(self.client.exists(self.keys.seen(article_id)))
+
+    def claim(self, article_id: str, owner: str, ttl_seconds: int) -> bool:
+        key = self.keys.claim(article_id)
+        if self.client.set(key, owner, nx=True, ex=ttl_seconds):
+            return True
+        return self.client.get(key) == owner
+
+    def release(self, article_id: str, owner: str) -> None:
+        key = self.keys.claim(article_id)
+        if self.client.get(key) == owner:
+            self.client.delete(key)
+
+    def story_of_hash(self, content_hash: str) -> str | None:
+        value = self.client.get(self.keys.content(content_hash))
+        return str(value) if value is not None else None
+
+    def mark_seen(self, article_id: str) -> None:
+        """Remember a URL whose content is already indexed under another id."""
+        pipe = self.client.pipeline()
+        pipe.set(self.keys.seen(article_id), "1")
+        pipe.delete(self.keys.claim(article_id))
+        pipe.execute()
+
+    def commit(self, article_id: str, content_hash: str) -> str:
+        """Mark an article indexed; returns the id that first owned this text."""
+        pipe = self.client.pipeline()
+        pipe.set(self.keys.seen(article_id), "1")
+        pipe.set(self.keys.content(content_hash), article_id, nx=True)
+        pipe.get(self.keys.content(content_hash))
+        pipe.delete(self.keys.claim(article_id))
+        _, _, owner, _ = pipe.execute()
+        return str(owner)
+
+
+class RedisStats:
+    """Counters operators read (``ingest status``, the Airflow plugin): ``stage/reason`` → count."""
+
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self.client = client
+        self.keys = Keys(prefix)
+
+    def add(self, counts: Mapping[str, int], feed_counts: Mapping[str, int] | None = None) -> None:
+        pipe = self.client.pipeline()
+        for name, value in counts.items():
+            if value:
+                pipe.hincrby(self.keys.stats, name, value)
+        for name, value in (feed_counts or {}).items():
+            if value:
+                pipe.hincrby(self.keys.feed_stats, name, value)
+        pipe.execute()
+
+    def read(self) -> dict[str, int]:
+        raw: Any = self.client.hgetall(self.keys.stats)
+        return {str(k): int(v) for k, v in raw.items()}
+
+    def read_feeds(self) -> dict[str, int]:
+        raw: Any = self.client.hgetall(self.keys.feed_stats)
+        return {str(k): int(v) for k, v in raw.items()}
+
+    def dump(self) -> str:
+        return json.dumps(self.read(), sort_keys=True)

@@ -1,0 +1,106 @@
+"""Real services for the tests: a redis-server, the osmem search server and the fixture HTTP server, all on
+loopback and started once per session. Set INGEST_TEST_ELASTICSEARCH_URL to run against a real
+Elasticsearch instead of osmem (INGEST_TEST_ELASTICSEARCH_MODE=stack|serverless, default stack)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import yaml
+
+from ingest.config import Settings, load_settings
+from ingest.feeds import parse_feeds
+from ingest.fixture_server import FixtureServer
+from ingest.models import FeedSource
+from ingest.services import DEMO_ROOT, free_port, spawn_redis, spawn_search
+
+TESTS = Path(__file__).resolve().parent
+DATA = TESTS / "data"
+SHARED = TESTS.parent.parent / "shared"
+
+
+def shared_fixtures() -> Path:
+    """``../shared/fixtures``, or a loud failure: tests that need it must not pass silently without it."""
+    path = SHARED / "fixtures"
+    if not path.is_dir():
+        pytest.fail(f"../shared/fixtures not found at {path}; clone the project next to shared/")
+    return path
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    proc = spawn_redis(port, tmp_path_factory.mktemp("redis"))
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def search_server() -> Iterator[tuple[str, str]]:
+    """``(url, server_mode)`` of the search server the tests use."""
+    external = os.environ.get("INGEST_TEST_ELASTICSEARCH_URL")
+    if external:
+        yield external, os.environ.get("INGEST_TEST_ELASTICSEARCH_MODE", "stack")
+        return
+    port = free_port()
+    proc = spawn_search(port)
+    yield f"http://127.0.0.1:{port}", "serverless"
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def search_url(search_server: tuple[str, str]) -> str:
+    return search_server[0]
+
+
+@pytest.fixture(scope="session")
+def fixture_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FixtureServer]:
+    """Serves the demo's feeds and pages plus the tests' own files (tests/data/site) from one root."""
+    site = tmp_path_factory.mktemp("site")
+    shutil.copytree(DEMO_ROOT, site, dirs_exist_ok=True)
+    if (DATA / "site").is_dir():
+        shutil.copytree(DATA / "site", site, dirs_exist_ok=True)
+    server = FixtureServer(site)
+    server.start_in_thread()
+    yield server
+    server.shutdown()
+
+
+def demo_feeds(base_url: str) -> list[FeedSource]:
+    """The demo's feed registry, pointed at a fixture server's address."""
+    text = (DEMO_ROOT / "feeds.yaml").read_text(encoding="utf-8").replace("http://127.0.0.1:8765", base_url)
+    return parse_feeds(yaml.safe_load(text), "demo feeds.yaml")
+
+
+@pytest.fixture
+def feed_base_url(fixture_server: FixtureServer) -> str:
+    return fixture_server.base_url
+
+
+@pytest.fixture
+def settings(redis_url: str, search_server: tuple[str, str], tmp_path: Path) -> Settings:
+    """Settings for one test: its own Redis key prefix and its own index, so tests never see each other."""
+    url, mode = search_server
+    unique = uuid.uuid4().hex[:8]
+    return load_settings(
+        redis={"url": redis_url, "prefix": f"t{unique}"},
+        elasticsearch={"hosts": [url], "server_mode": mode, "index_prefix": f"news-{unique}"},
+        http={"allow_private": True, "timeout": 5.0, "connect_timeout": 2.0},
+        pipeline={"reclaim_idle_seconds": 3600, "min_text_chars": 200},
+        embedded={"state_dir": tmp_path / "state"},
+    )
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    client.close()
