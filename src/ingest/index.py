@@ -28,7 +28,7 @@ def index_names(prefix: str, version: int = 1) -> tuple[str, str, str]:
 def to_document(article: Article, indexed_at: datetime, schema_version: int) -> dict[str, Any]:
     """The indexed document of an article (the data contract in ``docs/data-contract.md``)."""
     doc = article.model_dump(mode="json", exclude={"mentions"})
-    doc["indexed_at"] = indexed_at.isoformat()
+    doc["indexed_at"] = indexed_at.isoformat().replace("+00:00", "Z")
     doc["schema_version"] = schema_version
     doc["entities"] = [e.model_dump(mode="json") for e in article.entities]
     for label, field in FACET_FIELDS.items():

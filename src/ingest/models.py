@@ -83,7 +83,7 @@ class Entity(Record):
 
 
 class Enrichment(Record):
-    status: Literal["ok", "unsupported_language", "skipped"] = "ok"
+    status: Literal["ok", "unsupported_language", "skipped"] = "skipped"
     models: tuple[str, ...] = ()
     version: str = "1"
 

@@ -1,0 +1,195 @@
+"""The `ingest` command as a person runs it: real processes, real services, exit codes and output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ingest.config import Settings
+from ingest.services import free_port
+from tests.conftest import demo_feeds, shared_fixtures
+
+INGEST = [sys.executable, "-m", "ingest.cli"]
+
+
+def run(args: list[str], env: dict[str, str] | None = None, stdin: str | None = None,
+        timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
+    full_env.update(env or {})
+    return subprocess.run([*INGEST, *args], capture_output=True, text=True, env=full_env, input=stdin,
+                          timeout=timeout, check=False)
+
+
+def settings_env(settings: Settings, tmp_path: Path) -> dict[str, str]:
+    return {
+        "INGEST_REDIS__URL": settings.redis.url,
+        "INGEST_REDIS__PREFIX": settings.redis.prefix,
+        "INGEST_ELASTICSEARCH__HOSTS": json.dumps(settings.elasticsearch.hosts),
+        "INGEST_ELASTICSEARCH__SERVER_MODE": settings.elasticsearch.server_mode,
+        "INGEST_ELASTICSEARCH__INDEX_PREFIX": settings.elasticsearch.index_prefix,
+        "INGEST_HTTP__ALLOW_PRIVATE": "true",
+        "INGEST_EMBEDDED__STATE_DIR": str(tmp_path / "state"),
+    }
+
+
+def test_help_lists_every_command() -> None:
+    result = run(["--help"])
+    assert result.returncode == 0
+    for command in ("demo", "poll", "process", "run", "search", "extract", "entities", "cluster", "status",
+                    "dlq", "index", "services", "stop"):
+        assert command in result.stdout
+
+
+def test_entities_on_the_sample_article_finds_the_gold_mentions() -> None:
+    seed = shared_fixtures() / "seed"
+    text = (seed / "izhevsk_drone_attack_fr.txt").read_text(encoding="utf-8")
+    gold = json.loads((seed / "izhevsk_drone_attack_fr.entities.json").read_text(encoding="utf-8"))
+    result = run(["entities", "--lang", "auto", "-"], stdin=json.dumps({"id": "seed", "text": text}) + "\n")
+    assert result.returncode == 0, result.stderr
+    row = json.loads(result.stdout)
+    assert row["id"] == "seed" and row["language"] == "fr"
+    for m in row["mentions"]:
+        assert text[m["start"]:m["end"]] == m["text"]  # offsets point into the input text
+    found = {(m["text"], m["label"]) for m in row["mentions"]}
+    expected = {(surface, label) for label, forms in gold["mentions"].items() for surface in forms}
+    hits = len(expected & found)
+    print(f"gold mentions found with the right label: {hits}/{len(expected)}; missing {expected - found}")
+    assert hits >= 18
+    by_name = {e["name"]: e for e in row["entities"]}
+    assert set(by_name["Vladimir Poutine"]["mentions"]) == {"Vladimir Poutine", "Poutine"}
+    assert by_name["Vladimir Poutine"]["count"] == sum(1 for m in row["mentions"] if "Poutine" in m["text"])
+
+
+def test_entities_english_and_other_languages() -> None:
+    lines = [
+        {"id": 1, "text": "Joe Biden met Emmanuel Macron in Paris on Tuesday, the White House said.", "lang": "en"},
+        {"id": 2, "text": "Der Bundeskanzler traf sich in Berlin mit dem Präsidenten."},
+    ]
+    result = run(["entities"], stdin="\n".join(json.dumps(x) for x in lines))
+    assert result.returncode == 0, result.stderr
+    english, german = (json.loads(line) for line in result.stdout.splitlines())
+    assert {("Joe Biden", "PER"), ("Paris", "LOC")} <= {(m["text"], m["label"]) for m in english["mentions"]}
+    assert german["language"] == "de" and german["mentions"] == []
+
+
+def test_entities_rejects_bad_input_with_one_line() -> None:
+    result = run(["entities", "-"], stdin="not json\n")
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "-:1: not a JSON object" in result.stderr
+
+
+def test_extract_saved_pages(tmp_path: Path) -> None:
+    fixtures = shared_fixtures()
+    page = fixtures / "pages" / "fundus" / "fr" / "LeMonde_2023_09_01.html.gz"
+    empty = tmp_path / "empty.html"
+    empty.write_text("<html><body></body></html>")
+    result = run(["extract", str(page), str(empty), "--url", "https://www.lemonde.fr/politique/article/x.html"])
+    assert result.returncode == 0, result.stderr
+    good, bad = (json.loads(line) for line in result.stdout.splitlines())
+    assert good["title"].startswith("Sophie Binet met en garde Emmanuel Macron")
+    assert good["language"] == "fr" and good["published_at"].startswith("2023-08-30")
+    assert "Bertrand Bissuel" in good["authors"]
+    assert len(good["text"]) > 2000
+    assert set(good) == {"path", "url", "canonical_url", "title", "text", "authors", "published_at", "language",
+                         "site_name", "tags", "image_url"}
+    assert bad["path"] == str(empty) and "extraction_empty" in bad["error"]
+
+
+def test_cluster_exact_copies() -> None:
+    rows = [
+        {"id": "a", "text": "Trois morts à Izhevsk après une attaque de drones."},
+        {"id": "b", "text": "Un autre sujet, sans rapport."},
+        {"id": "c", "text": "TROIS morts a Izhevsk apres une attaque de drones !"},
+    ]
+    result = run(["cluster", "-"], stdin="\n".join(json.dumps(r) for r in rows))
+    assert result.returncode == 0, result.stderr
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert out == [
+        {"id": "a", "story_id": "a", "duplicate_of": None},
+        {"id": "b", "story_id": "b", "duplicate_of": None},
+        {"id": "c", "story_id": "a", "duplicate_of": "a"},
+    ]
+
+
+def test_run_then_search_json(settings: Settings, feed_base_url: str, tmp_path: Path) -> None:
+    feeds_file = tmp_path / "feeds.yaml"
+    feeds_file.write_text(yaml.safe_dump({"feeds": [f.model_dump(mode="json") for f in demo_feeds(feed_base_url)]}))
+    env = settings_env(settings, tmp_path)
+    result = run(["run", "--feeds", str(feeds_file)], env=env)
+    assert result.returncode == 0, result.stderr
+    assert "indexed=7" in result.stdout and "dead_lettered=1" in result.stdout
+
+    found = run(["search", "Izhevsk", "--facet", "persons", "--facet", "source", "--json"], env=env)
+    assert found.returncode == 0, found.stderr
+    body = json.loads(found.stdout)
+    assert body["total"] == 1
+    hit = body["hits"][0]
+    assert set(hit) == {"id", "title", "url", "source", "published_at", "score", "highlight"}
+    assert any("Izhevsk" in h for h in hit["highlight"])
+    assert "Vladimir Poutine" in [f["value"] for f in body["facets"]["persons"]]
+
+    filtered = run(["search", "*", "--filter", "language=en", "--facet", "language", "--json"], env=env)
+    assert json.loads(filtered.stdout)["facets"]["language"] == [{"value": "en", "count": 3}]
+
+    status = run(["status", "--json"], env=env)
+    assert json.loads(status.stdout)["dead_letters"] == 1
+    dlq = run(["dlq", "list"], env=env)
+    assert json.loads(dlq.stdout.splitlines()[0])["reason"] == "http_4xx"
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "code", "message"),
+    [
+        (["search", "x", "--filter", "nofield=1"], {}, 2, "unknown facet or filter field 'nofield'"),
+        (["poll", "--feeds", "/nonexistent/feeds.yaml"], {}, 2, "/nonexistent/feeds.yaml does not exist"),
+        (["poll"], {"INGEST_REDIS__URL": "redis://127.0.0.1:1/0", "INGEST_FEEDS__PATH": "-"}, 2, "does not exist"),
+        (["process"], {"INGEST_REDIS__URL": "redis://127.0.0.1:1/0"}, 3, "Redis is not reachable at"),
+        (["search", "x"], {"INGEST_ELASTICSEARCH__HOSTS": '["http://127.0.0.1:1"]'}, 3, "search server is not"),
+    ],
+)
+def test_errors_are_one_line_with_an_exit_code(
+    args: list[str], env: dict[str, str], code: int, message: str, tmp_path: Path
+) -> None:
+    env = {"INGEST_EMBEDDED__STATE_DIR": str(tmp_path), **env}
+    result = run(args, env=env, timeout=60)
+    assert result.returncode == code, result.stderr
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_demo_twice_indexes_nothing_twice(tmp_path: Path) -> None:
+    """`ingest demo` with its own ports: services start, stay up for `ingest search`, are reused, then stop."""
+    feeds_port = free_port()
+    registry = (Path(__file__).resolve().parents[2] / "src/ingest/demo_data/feeds.yaml").read_text()
+    feeds_file = tmp_path / "feeds.yaml"
+    feeds_file.write_text(registry.replace("127.0.0.1:8765", f"127.0.0.1:{feeds_port}"))
+    env = {
+        "INGEST_EMBEDDED__STATE_DIR": str(tmp_path / "state"),
+        "INGEST_EMBEDDED__REDIS_PORT": str(free_port()),
+        "INGEST_EMBEDDED__SEARCH_PORT": str(free_port()),
+        "INGEST_EMBEDDED__FEEDS_PORT": str(feeds_port),
+        "INGEST_FEEDS__PATH": str(feeds_file),
+    }
+    try:
+        first = run(["demo"], env=env)
+        assert first.returncode == 0, first.stderr
+        assert "holds 7 article(s)" in first.stdout
+        assert "Vladimir Poutine" in first.stdout
+        second = run(["demo"], env=env)
+        assert second.returncode == 0, second.stderr
+        assert "holds 7 article(s)" in second.stdout and "queued=0" in second.stdout
+        found = run(["search", "Izhevsk", "--facet", "persons", "--json"], env=env)
+        persons = [f["value"] for f in json.loads(found.stdout)["facets"]["persons"]]
+        assert "Vladimir Poutine" in persons
+    finally:
+        stopped = run(["stop"], env=env)
+    assert "redis" in stopped.stdout and "search" in stopped.stdout
+    assert "no embedded service is running" in run(["services", "status"], env=env).stdout

