@@ -55,6 +55,8 @@ class Report:
     errors: list[str] = field(default_factory=list)
 
     def count(self, name: str, n: int = 1, feed_id: str | None = None) -> None:
+        if n == 0:
+            return
         self.counts[name] += n
         if feed_id is not None:
             self.feed_counts[f"{feed_id}/{name}"] += n
@@ -91,14 +93,16 @@ def poll_feeds(rt: Runtime, feeds: Iterable[FeedSource]) -> Report:
             report.count("poll/feed_disabled", feed_id=feed.id)
             continue
         try:
-            entries = poll_feed(rt.http, feed, rt.settings.http)
+            parsed = poll_feed(rt.http, feed, rt.settings.http)
         except StageError as e:
             report.count(f"poll/{e.reason}", feed_id=feed.id)
             report.errors.append(f"feed {feed.id}: {e}")
             logger.warning("feed %s failed: %s", feed.id, e)
             continue
+        entries = parsed.entries
         report.count("poll/feeds_ok", feed_id=feed.id)
         report.count("poll/entries", len(entries), feed_id=feed.id)
+        report.count("poll/entry_without_link", parsed.skipped_without_link, feed_id=feed.id)
         fresh: list[tuple[str, FeedEntry]] = []
         for entry in entries:
             doc_id = article_id(canonical_url(entry.url))

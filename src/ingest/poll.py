@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +21,15 @@ logger = logging.getLogger(__name__)
 FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.8, */*;q=0.5"
 
 
-def parse_feed(body: bytes, feed: FeedSource) -> list[FeedEntry]:
+@dataclass(frozen=True)
+class ParsedFeed:
+    """The usable entries of a feed and how many items were skipped (items without a link)."""
+
+    entries: list[FeedEntry]
+    skipped_without_link: int = 0
+
+
+def read_feed(body: bytes, feed: FeedSource) -> ParsedFeed:
     """Entries of a feed document; ``PermanentError('not_a_feed')`` when nothing usable is in it.
 
     A feed feedparser flags as malformed (bozo) is kept as long as it still yields entries.
@@ -30,20 +39,25 @@ def parse_feed(body: bytes, feed: FeedSource) -> list[FeedEntry]:
         if parsed.bozo and not parsed.get("version"):
             detail = str(parsed.get("bozo_exception", "unparseable"))[:120]
             raise PermanentError("not_a_feed", feed.url, detail)
-        return []
+        return ParsedFeed([])
     language = feed.language or _short_language(parsed.feed.get("language"))
     entries = []
     for item in parsed.entries:
         entry = _to_entry(item, feed, language)
         if entry is not None:
             entries.append(entry)
-    return entries
+    return ParsedFeed(entries, len(parsed.entries) - len(entries))
 
 
-def poll_feed(client: httpx.Client, feed: FeedSource, settings: HttpSettings) -> list[FeedEntry]:
+def parse_feed(body: bytes, feed: FeedSource) -> list[FeedEntry]:
+    """The usable entries of a feed document (see :func:`read_feed`)."""
+    return read_feed(body, feed).entries
+
+
+def poll_feed(client: httpx.Client, feed: FeedSource, settings: HttpSettings) -> ParsedFeed:
     """Fetch one feed and parse it."""
     page = fetch_url(client, feed.url, settings, accept=FEED_ACCEPT)
-    return parse_feed(page.body, feed)
+    return read_feed(page.body, feed)
 
 
 def _to_entry(item: Any, feed: FeedSource, language: str | None) -> FeedEntry | None:

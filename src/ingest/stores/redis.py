@@ -98,7 +98,8 @@ class RedisPendingQueue:
         )
         messages.extend(reply[1])
         if len(messages) < count:
-            fresh: Any = self.client.xreadgroup(self.group, consumer, {self.keys.pending: ">"}, count=count - len(messages))
+            wanted = count - len(messages)
+            fresh: Any = self.client.xreadgroup(self.group, consumer, {self.keys.pending: ">"}, count=wanted)
             for _stream, items in fresh or []:
                 messages.extend(items)
         batch = []
