@@ -17,6 +17,8 @@ from ingest.urls import canonical_url, domain_of
 
 logger = logging.getLogger(__name__)
 
+# Keep the time of day and the publisher's offset, and prefer the original publication date to updates.
+_DATE_PARAMS = {"extensive_search": True, "original_date": True, "outputformat": "%Y-%m-%dT%H:%M:%S%z"}
 _AUTHOR_SPLIT = re.compile(r"\s*(?:;|\band\b|\bet\b|&)\s*")
 
 
@@ -34,6 +36,7 @@ def extract_article(html: bytes | str, url: str, min_text_chars: int = 0) -> Ext
         include_comments=False,
         include_tables=False,
         favor_precision=False,
+        date_extraction_params=_DATE_PARAMS,
     )
     if doc is None or not (doc.text or "").strip():
         raise PermanentError("extraction_empty", url, "no main text found in the page")

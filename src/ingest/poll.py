@@ -36,9 +36,10 @@ def read_feed(body: bytes, feed: FeedSource) -> ParsedFeed:
     """
     parsed = feedparser.parse(body)
     if not parsed.entries:
-        if parsed.bozo and not parsed.get("version"):
-            detail = str(parsed.get("bozo_exception", "unparseable"))[:120]
-            raise PermanentError("not_a_feed", feed.url, detail)
+        # A real feed with no items still has a version; anything else (HTML, other XML, nothing) is not a feed.
+        if not parsed.get("version"):
+            detail = str(parsed.get("bozo_exception", "")) or "no RSS, Atom or RDF structure found"
+            raise PermanentError("not_a_feed", feed.url, detail[:120])
         return ParsedFeed([])
     language = feed.language or _short_language(parsed.feed.get("language"))
     entries = []

@@ -1,0 +1,87 @@
+"""Language detection on real article texts: the seed article and the fundus gold bodies."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from tests.conftest import shared_fixtures
+
+from ingest.lang import detect_language, normalise_language
+
+
+def _gold_body(gold: dict[str, Any]) -> str:
+    """The gold article body of a fundus golden file: summary, then each section's headline and paragraphs."""
+    body = gold["body"]
+    parts = list(body.get("summary", []))
+    for section in body["sections"]:
+        parts.extend(section["headline"])
+        parts.extend(section["paragraphs"])
+    return "\n".join(parts)
+
+
+def _fundus_bodies() -> list[tuple[str, str, str]]:
+    """``(page, language, gold body)`` for every page of the fundus index."""
+    root = shared_fixtures() / "pages" / "fundus"
+    rows = []
+    for entry in json.loads((root / "index.json").read_text(encoding="utf-8")):
+        gold = json.loads((root / entry["expected_json"]).read_text(encoding="utf-8"))[entry["version"]]
+        rows.append((entry["html"], entry["lang"], _gold_body(gold)))
+    return rows
+
+
+FUNDUS = _fundus_bodies()
+
+
+def test_seed_article_is_french() -> None:
+    (seed,) = sorted((shared_fixtures() / "seed").glob("*.txt"))
+    assert detect_language(seed.read_text(encoding="utf-8")) == "fr"
+
+
+def test_fundus_sample_covers_the_languages_the_pipeline_routes() -> None:
+    counts = {lang: sum(1 for _, la, _ in FUNDUS if la == lang) for lang in ("en", "de", "fr")}
+    assert all(n >= 5 for n in counts.values()), counts
+
+
+@pytest.mark.parametrize(("page", "lang", "body"), FUNDUS, ids=[p for p, _, _ in FUNDUS])
+def test_fundus_gold_body_language(page: str, lang: str, body: str) -> None:
+    assert len(body) > 500, f"{page}: gold body unexpectedly short"
+    assert detect_language(body) == lang
+
+
+def test_a_summary_sized_excerpt_is_enough() -> None:
+    """Feed summaries are a few hundred characters: the detector must route them, and never to a wrong language."""
+    found = [(page, lang, detect_language(body[:300])) for page, lang, body in FUNDUS]
+    wrong = [row for row in found if row[2] is not None and row[2] != row[1]]
+    unsure = [row for row in found if row[2] is None]
+    assert wrong == []
+    assert len(unsure) <= len(found) // 10, unsure
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "   \n\t", "12 345 678", "Bonjour", "Le chat", "Hello world", "the cat", "Zelensky Poutine Kupol", "la la la"],
+)
+def test_short_or_empty_text_gives_none(text: str) -> None:
+    assert detect_language(text) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [
+        ("fr-FR", "fr"),
+        ("fr_FR", "fr"),
+        ("FR", "fr"),
+        ("en-us", "en"),
+        (" de-CH ", "de"),
+        ("fr", "fr"),
+        ("", None),
+        (None, None),
+        ("x", None),
+        ("english", None),
+        ("12", None),
+    ],
+)
+def test_normalise_language(value: str | None, code: str | None) -> None:
+    assert normalise_language(value) == code

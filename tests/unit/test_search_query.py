@@ -1,0 +1,114 @@
+"""The search request body (pure) and the --filter parser, checked against the index template's mapping."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ingest.errors import ConfigError
+from ingest.index import index_template
+from ingest.search import FACETS, build_query, parse_filters
+
+
+def _mapping_field(path: str) -> dict[str, Any]:
+    """The mapping of a dotted field (``source.name``, ``title.fr``) in the repo's index template."""
+    node: dict[str, Any] = {"properties": index_template("news")["template"]["mappings"]["properties"]}
+    for part in path.split("."):
+        children = node.get("properties") or node.get("fields") or {}
+        assert part in children, f"{path!r} is not in the index template"
+        node = children[part]
+    return node
+
+
+def test_filters_are_term_filters_on_keyword_fields() -> None:
+    filters = parse_filters(["persons=Vladimir Poutine", "source=Le Monde", "domain=lemonde.fr", "story=abc123"])
+    body = build_query("drones", facets=[], filters=filters, size=10)
+    assert body["query"]["bool"]["filter"] == [
+        {"term": {"persons": "Vladimir Poutine"}},
+        {"term": {"source.name": "Le Monde"}},
+        {"term": {"source.domain": "lemonde.fr"}},
+        {"term": {"story_id": "abc123"}},
+    ]
+    for clause in body["query"]["bool"]["filter"]:
+        (field,) = clause["term"]
+        assert _mapping_field(field)["type"] == "keyword"
+
+
+def test_facets_are_terms_aggregations_on_the_mapped_fields() -> None:
+    body = build_query("*", facets=["persons", "locations", "source", "language"], filters=[], size=0)
+    assert body["aggs"] == {
+        "persons": {"terms": {"field": "persons", "size": 10}},
+        "locations": {"terms": {"field": "locations", "size": 10}},
+        "source": {"terms": {"field": "source.name", "size": 10}},
+        "language": {"terms": {"field": "language", "size": 10}},
+    }
+    assert body["size"] == 0
+
+
+@pytest.mark.parametrize("name", list(FACETS))
+def test_every_facet_is_a_keyword_field_of_the_template(name: str) -> None:
+    # A terms aggregation on a text field fails at query time; on a missing field it silently returns nothing.
+    field = build_query("*", facets=[name], filters=[], size=0)["aggs"][name]["terms"]["field"]
+    assert _mapping_field(field)["type"] == "keyword"
+    # The same name works as a filter on the same field.
+    assert parse_filters([f"{name}=x"]) == [(field, "x")]
+
+
+@pytest.mark.parametrize("query", ["*", "", "   ", " * "])
+def test_match_all(query: str) -> None:
+    body = build_query(query, facets=[], filters=[], size=5)
+    assert body["query"]["bool"]["must"] == [{"match_all": {}}]
+    assert body["query"]["bool"]["filter"] == []
+    assert body["size"] == 5
+    assert body["track_total_hits"] is True
+
+
+def test_text_query_searches_the_text_fields_of_the_template() -> None:
+    body = build_query("Poutine drones", facets=[], filters=[], size=10)
+    (must,) = body["query"]["bool"]["must"]
+    query = must["simple_query_string"]
+    assert query["query"] == "Poutine drones"
+    assert query["default_operator"] == "and"
+    assert {"title", "text"} <= {f.split("^")[0] for f in query["fields"]}
+    for field in query["fields"]:
+        assert _mapping_field(field.split("^")[0])["type"] == "text"
+    for field in body["highlight"]["fields"]:
+        assert _mapping_field(field)["type"] == "text"
+    for field in body["_source"]:
+        _mapping_field(field)
+
+
+def test_unknown_facet_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="'people'"):
+        build_query("*", facets=["people"], filters=[], size=10)
+
+
+def test_parse_filters() -> None:
+    assert parse_filters([" persons = Vladimir Poutine ", "tags=a=b", "language=fr"]) == [
+        ("persons", "Vladimir Poutine"),
+        ("tags", "a=b"),
+        ("language", "fr"),
+    ]
+    assert parse_filters([]) == []
+
+
+def test_unknown_filter_field_names_it_and_the_choices() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_filters(["nofield=x"])
+    message = str(info.value)
+    assert "'nofield'" in message
+    assert "persons" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("raw", ["persons", "persons=", "=Poutine", ""])
+def test_filter_without_field_and_value_is_a_config_error(raw: str) -> None:
+    with pytest.raises(ConfigError):
+        parse_filters([raw])
+
+
+def test_persons_without_equals_says_how_to_write_it() -> None:
+    with pytest.raises(ConfigError, match=r"expected FIELD=VALUE") as info:
+        parse_filters(["persons"])
+    assert "'persons'" in str(info.value)
