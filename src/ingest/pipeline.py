@@ -55,8 +55,6 @@ class Report:
     errors: list[str] = field(default_factory=list)
 
     def count(self, name: str, n: int = 1, feed_id: str | None = None) -> None:
-        if n == 0:
-            return
         self.counts[name] += n
         if feed_id is not None:
             self.feed_counts[f"{feed_id}/{name}"] += n
@@ -102,7 +100,8 @@ def poll_feeds(rt: Runtime, feeds: Iterable[FeedSource]) -> Report:
         entries = parsed.entries
         report.count("poll/feeds_ok", feed_id=feed.id)
         report.count("poll/entries", len(entries), feed_id=feed.id)
-        report.count("poll/entry_without_link", parsed.skipped_without_link, feed_id=feed.id)
+        if parsed.skipped_without_link:
+            report.count("poll/entry_without_link", parsed.skipped_without_link, feed_id=feed.id)
         fresh: list[tuple[str, FeedEntry]] = []
         for entry in entries:
             doc_id = article_id(canonical_url(entry.url))
@@ -112,7 +111,8 @@ def poll_feeds(rt: Runtime, feeds: Iterable[FeedSource]) -> Report:
                 fresh.append((doc_id, entry))
         queued = rt.queue.enqueue(fresh)
         report.count("poll/queued", queued, feed_id=feed.id)
-        report.count("poll/already_queued", len(fresh) - queued, feed_id=feed.id)
+        if len(fresh) > queued:
+            report.count("poll/already_queued", len(fresh) - queued, feed_id=feed.id)
     rt.record(report)
     return report
 

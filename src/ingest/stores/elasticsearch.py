@@ -49,9 +49,11 @@ class ElasticsearchSink:
         self.client = client
         self.settings = settings
         self.index, self.read_alias, self.write_alias = index_names(settings.index_prefix)
+        self._ready = False
 
     def ensure_ready(self) -> None:
         """Install the template and the first index with its aliases; safe to call every time."""
+        self._ready = True
         template = index_template(self.settings.index_prefix)
         self.client.indices.put_index_template(name=self.settings.index_prefix, **template)
         if not self.client.indices.exists_alias(name=self.read_alias):
@@ -62,6 +64,9 @@ class ElasticsearchSink:
 
     def write(self, documents: Sequence[tuple[str, dict[str, Any]]]) -> list[ItemOutcome]:
         """Bulk-index ``(id, document)`` pairs; 429/5xx items are retried, others reported."""
+        if not self._ready:
+            # Writing through a missing alias would create a bare index without the template's mapping.
+            self.ensure_ready()
         outcomes: dict[str, ItemOutcome] = {}
         todo = list(documents)
         for attempt in range(self.settings.bulk_retries + 1):

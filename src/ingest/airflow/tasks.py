@@ -1,0 +1,156 @@
+"""Task bodies of the ingest DAGs: plain functions that take and return small JSON-able data.
+
+Each one is a single call into the pipeline with settings read from the environment. The pipeline and its
+clients are imported inside the functions so that parsing a DAG file stays cheap (no spaCy, trafilatura or
+Elasticsearch client at import time). Nothing here imports Airflow: the DAG files decide what becomes an
+asset event or a skip.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = [
+    "consumer_name",
+    "plan_batches",
+    "plan_poll_shards",
+    "poll_shard",
+    "prepare_index",
+    "process_batch_worker",
+    "summarise_poll",
+    "summarise_process",
+    "worker_count",
+]
+
+
+
+def plan_poll_shards() -> list[list[dict[str, Any]]]:
+    """The enabled feeds of the registry grouped into shards by host, each feed as a JSON dict."""
+    from ingest.config import load_settings
+    from ingest.feeds import load_feeds
+    from ingest.pipeline import shard_feeds
+
+    settings = load_settings()
+    feeds = load_feeds(settings.feeds.path)
+    return [[feed.model_dump(mode="json") for feed in shard] for shard in shard_feeds(feeds, settings.feeds.shards)]
+
+
+def poll_shard(shard: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Poll the feeds of one shard into the pending stream; the run's counters plus ``queued``."""
+    from ingest.config import load_settings
+    from ingest.models import FeedSource
+    from ingest.pipeline import poll_feeds
+    from ingest.runtime import build_runtime
+
+    feeds = [FeedSource.model_validate(row) for row in shard]
+    rt = build_runtime(load_settings())
+    try:
+        report = poll_feeds(rt, feeds)
+    finally:
+        rt.http.close()
+    return {**report.as_dict(), "feeds": len(feeds), "queued": report.counts["poll/queued"]}
+
+
+def summarise_poll(results: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Totals over the shards: entries ``queued``, ``feeds`` polled, ``shards``, ``errors`` and summed ``counts``."""
+    rows = list(results)
+    return {
+        "queued": sum(int(r.get("queued", 0)) for r in rows),
+        "feeds": sum(int(r.get("feeds", 0)) for r in rows),
+        "shards": len(rows),
+        "errors": sum(len(r.get("errors", ())) for r in rows),
+        "counts": _sum_counts(rows),
+    }
+
+
+def prepare_index() -> dict[str, Any]:
+    """Install the index template, the first index and its aliases when missing (idempotent)."""
+    from ingest.config import load_settings
+    from ingest.index import index_names
+    from ingest.stores.elasticsearch import ElasticsearchSink, build_es_client, check_search_server
+
+    settings = load_settings()
+    client = build_es_client(settings.elasticsearch)
+    try:
+        check_search_server(client, ", ".join(settings.elasticsearch.hosts))
+        ElasticsearchSink(client, settings.elasticsearch).ensure_ready()
+    finally:
+        client.close()
+    index, read_alias, write_alias = index_names(settings.elasticsearch.index_prefix)
+    return {"index": index, "read_alias": read_alias, "write_alias": write_alias}
+
+
+def worker_count(pending: int, batch_size: int, max_workers: int) -> int:
+    """How many batch workers ``pending`` entries deserve: one per batch, at most ``max_workers``."""
+    if pending <= 0:
+        return 0
+    return max(1, min(max_workers, math.ceil(pending / max(1, batch_size))))
+
+
+def plan_batches() -> list[int]:
+    """Worker numbers to map the processing over: empty when nothing is pending."""
+    from ingest.config import load_settings
+    from ingest.stores.redis import RedisPendingQueue, build_redis_client
+
+    settings = load_settings()
+    client = build_redis_client(settings.redis.url)
+    try:
+        queue = RedisPendingQueue(
+            client, settings.redis.prefix, settings.pipeline.consumer_group, settings.pipeline.reclaim_idle_seconds
+        )
+        pending = queue.pending_count()
+    finally:
+        client.close()
+    # Twice the pool's slots keeps the pool busy while a worker starts, without flooding the scheduler.
+    workers = worker_count(pending, settings.pipeline.batch_size, max(1, settings.airflow.pool_slots * 2))
+    return list(range(workers))
+
+
+def consumer_name(worker: int) -> str:
+    """The Redis consumer name of one mapped worker. Stable across runs (the process DAG runs one at a time),
+    so the consumer group holds at most ``2 × pool_slots`` consumers instead of one per worker per run."""
+    return f"airflow-worker-{worker}"
+
+
+def process_batch_worker(worker: int) -> dict[str, Any]:
+    """Drain the pending stream as consumer ``worker``; the run's counters plus ``indexed``."""
+    from ingest.config import load_settings
+    from ingest.pipeline import process_pending
+    from ingest.runtime import build_runtime
+
+    settings = load_settings()
+    rt = build_runtime(settings)
+    try:
+        # The one clock reading of the run, at the edge: it becomes the articles' fetched_at/indexed_at.
+        report = process_pending(rt, consumer_name(worker), datetime.now(UTC), settings.pipeline.max_batches)
+    finally:
+        rt.http.close()
+    return {
+        **report.as_dict(),
+        "worker": worker,
+        "indexed": report.counts["index/indexed"],
+        "dead_lettered": report.counts["process/dead_lettered"],
+    }
+
+
+def summarise_process(results: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Totals over the workers: documents ``indexed``, ``dead_lettered``, ``workers`` and summed ``counts``."""
+    rows = list(results)
+    return {
+        "indexed": sum(int(r.get("indexed", 0)) for r in rows),
+        "dead_lettered": sum(int(r.get("dead_lettered", 0)) for r in rows),
+        "workers": len(rows),
+        "errors": sum(len(r.get("errors", ())) for r in rows),
+        "counts": _sum_counts(rows),
+    }
+
+
+def _sum_counts(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for row in rows:
+        for name, value in row.get("counts", {}).items():
+            counts[name] = counts.get(name, 0) + int(value)
+    return dict(sorted(counts.items()))

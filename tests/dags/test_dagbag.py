@@ -1,0 +1,97 @@
+"""The DAG files load, are wired as the architecture says and stay cheap to parse; the plugin's links."""
+
+from __future__ import annotations
+
+import json
+import runpy
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+from tests.airflow_env import DAGS, PLUGINS
+
+from ingest.airflow.assets import INDEXED_ASSET, PENDING_ASSET
+from ingest.config import load_settings
+
+POLL = "ingest_poll_feeds"
+PROCESS = "ingest_process_articles"
+# httpx is not listed: Airflow's Task SDK imports it itself.
+HEAVY = ("spacy", "trafilatura", "elasticsearch", "feedparser", "redis", "ingest.pipeline")
+
+
+@pytest.fixture(scope="module")
+def dagbag() -> DagBag:
+    pool = load_settings().airflow.pool
+    return DagBag(dag_folder=DAGS, known_pools={"default_pool", pool})
+
+
+def test_dag_files_import_without_errors(dagbag: DagBag) -> None:
+    assert dagbag.import_errors == {}
+    assert {POLL, PROCESS} <= set(dagbag.dag_ids)
+    assert dagbag.dag_warnings == set()  # e.g. a task in a pool the settings do not name
+
+
+def test_poll_dag_is_scheduled_sharded_and_announces_the_pending_asset(dagbag: DagBag) -> None:
+    dag = dagbag.dags[POLL]
+    assert dag.catchup is False
+    assert dag.schedule == timedelta(minutes=15)
+    assert "ingest" in dag.tags
+    poll = dag.task_dict["poll_shard"]
+    assert poll.is_mapped
+    assert dag.task_dict["plan_shards"].downstream_task_ids == {"poll_shard"}
+    announce = dag.task_dict["announce"]
+    assert announce.upstream_task_ids == {"poll_shard"}
+    assert announce.outlets == [PENDING_ASSET]
+    for task in dag.tasks:
+        assert task.retries == 2, task.task_id
+        assert task.retry_delay > timedelta(0), task.task_id
+
+
+def test_process_dag_runs_on_the_asset_the_poll_dag_announces(dagbag: DagBag) -> None:
+    dag = dagbag.dags[PROCESS]
+    announced = dagbag.dags[POLL].task_dict["announce"].outlets
+    assert dag.schedule == announced == [PENDING_ASSET]
+    assert dag.max_active_runs == 1
+    worker = dag.task_dict["process_batch"]
+    assert worker.is_mapped
+    assert worker.pool == load_settings().airflow.pool
+    assert dag.task_dict["plan_batches"].downstream_task_ids == {"process_batch"}
+    assert dag.task_dict["prepare_index"].downstream_task_ids == {"plan_batches"}
+    assert dag.task_dict["summarise"].outlets == [INDEXED_ASSET]
+    for task in dag.tasks:
+        assert task.retries == 2, task.task_id
+
+
+def test_dag_files_do_not_import_the_pipeline_heavy_dependencies() -> None:
+    # A fresh interpreter: this test process has imported plenty already.
+    script = f"""
+import json, runpy, sys
+for path in {[str(p) for p in sorted(DAGS.glob("*.py"))]!r} + [{str(PLUGINS / "ingest_plugin.py")!r}]:
+    runpy.run_path(path)
+print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+def test_airflow_loads_the_plugin_with_a_kibana_link() -> None:
+    from airflow import plugins_manager
+    from airflow.api_fastapi.core_api.datamodels.plugins import ExternalViewResponse
+
+    [info] = [p for p in plugins_manager.get_plugin_info(["external_views"]) if p["name"] == "ingest"]
+    assert plugins_manager.get_import_errors() == {}
+    [view] = info["external_views"]
+    assert view["href"] == load_settings().kibana.url.rstrip("/") + "/app/discover"
+    # What the API server lists: a link in the navigation (no url_route, so not an embedded page).
+    response = ExternalViewResponse.model_validate(view)
+    assert (response.destination, response.url_route) == ("nav", None)
+
+
+def test_plugin_link_follows_the_kibana_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INGEST_KIBANA__URL", "https://kibana.example.org/")
+    plugin = runpy.run_path(str(PLUGINS / "ingest_plugin.py"))["IngestPlugin"]
+    assert plugin.name == "ingest"
+    assert [v["href"] for v in plugin.external_views] == ["https://kibana.example.org/app/discover"]

@@ -1,0 +1,154 @@
+"""Both DAGs run with ``dag.test()`` against the real services: poll → asset event → process → index.
+
+The second poll finds nothing new: its ``announce`` task is skipped and no asset event is added.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from airflow.dag_processing.dagbag import DagBag
+from airflow.models.asset import AssetDagRunQueue, AssetEvent, AssetModel
+from airflow.models.dagrun import DagRun
+from airflow.sdk import DAG
+from airflow.utils.session import create_session
+from airflow.utils.state import DagRunState, TaskInstanceState
+from sqlalchemy import select
+from tests.airflow_env import DAGS, settings_env
+from tests.conftest import demo_feeds
+
+from ingest.airflow.assets import INDEXED_ASSET, PENDING_ASSET
+from ingest.config import Settings, load_settings
+from ingest.stores.elasticsearch import build_es_client
+from ingest.stores.redis import RedisPendingQueue, build_redis_client
+
+pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
+
+
+def _dag(dag_id: str) -> DAG:
+    bag = DagBag(dag_folder=DAGS)
+    assert bag.import_errors == {}
+    dag = bag.dags[dag_id]
+    # A failing task should fail the test now, not wait out its production retry delay.
+    for task in dag.tasks:
+        task.retries = 0
+    return dag
+
+
+def _run(dag_id: str) -> DagRun:
+    run = _dag(dag_id).test()
+    assert run is not None
+    return run
+
+
+def _task_states(run: DagRun) -> dict[str, list[TaskInstanceState | None]]:
+    with create_session() as session:
+        tis = run.get_task_instances(session=session)
+    states: dict[str, list[TaskInstanceState | None]] = {}
+    for ti in sorted(tis, key=lambda t: (t.task_id, t.map_index)):
+        states.setdefault(ti.task_id, []).append(ti.state)
+    return states
+
+
+def _events(asset_name: str) -> list[dict[str, Any]]:
+    with create_session() as session:
+        rows = session.scalars(
+            select(AssetEvent)
+            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+            .where(AssetModel.name == asset_name)
+            .order_by(AssetEvent.id)
+        ).all()
+        return [{"run_id": e.source_run_id, "task_id": e.source_task_id, "extra": dict(e.extra)} for e in rows]
+
+
+def _queued_runs(dag_id: str, *, clear: bool = False) -> int:
+    """Asset-triggered runs of ``dag_id`` the scheduler has been asked for (and, optionally, forget them)."""
+    with create_session() as session:
+        rows = session.scalars(select(AssetDagRunQueue).where(AssetDagRunQueue.target_dag_id == dag_id)).all()
+        if clear:
+            for row in rows:
+                session.delete(row)
+        return len(rows)
+
+
+def _queue(settings: Settings) -> RedisPendingQueue:
+    client = build_redis_client(settings.redis.url)
+    return RedisPendingQueue(client, settings.redis.prefix, settings.pipeline.consumer_group, 3600)
+
+
+def test_poll_then_process_through_airflow(
+    settings: Settings, feed_base_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feeds_path = tmp_path / "feeds.yaml"
+    feeds = demo_feeds(feed_base_url)
+    feeds_path.write_text(yaml.safe_dump({"feeds": [f.model_dump(mode="json") for f in feeds]}), encoding="utf-8")
+    for name, value in settings_env(settings).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("INGEST_FEEDS__PATH", str(feeds_path))
+    settings = load_settings()  # what the tasks will read
+    assert settings.feeds.path == feeds_path
+    queue = _queue(settings)
+    pending_before = len(_events(PENDING_ASSET.name))
+
+    # ---- poll: entries queued, one asset event carrying the counts
+    poll = _run("ingest_poll_feeds")
+    assert poll.state == DagRunState.SUCCESS
+    states = _task_states(poll)
+    assert states["announce"] == [TaskInstanceState.SUCCESS]
+    assert len(states["poll_shard"]) >= 1
+    assert set(states["poll_shard"]) == {TaskInstanceState.SUCCESS}
+    queued = queue.pending_count()
+    assert queued > 0
+
+    events = _events(PENDING_ASSET.name)
+    assert len(events) == pending_before + 1
+    event = events[-1]
+    assert (event["run_id"], event["task_id"]) == (poll.run_id, "announce")
+    assert event["extra"]["queued"] == queued
+    assert event["extra"]["feeds"] == len([f for f in feeds if f.enabled])
+    assert event["extra"]["counts"]["poll/queued"] == queued
+    assert event["extra"]["counts"]["poll/http_4xx"] == 1  # the retired feed: counted, not fatal
+
+    # The scheduler would now start the process DAG: it is queued on the asset.
+    assert _queued_runs("ingest_process_articles") == 1
+
+    # ---- process: the pending stream drained into the index
+    process = _run("ingest_process_articles")
+    assert process.state == DagRunState.SUCCESS
+    states = _task_states(process)
+    assert set(states["process_batch"]) == {TaskInstanceState.SUCCESS}
+    assert states["summarise"] == [TaskInstanceState.SUCCESS]
+
+    es = build_es_client(settings.elasticsearch)
+    alias = settings.elasticsearch.index_prefix
+    es.indices.refresh(index=alias)
+    indexed = int(es.count(index=alias)["count"])
+    assert indexed > 0
+    hits = es.search(index=alias, query={"match": {"title": "Izhevsk"}}, size=10)["hits"]["hits"]
+    izhevsk = [h["_source"] for h in hits if "Izhevsk" in h["_source"]["title"]]
+    assert len(izhevsk) == 1  # the syndicated copy is a duplicate, not a second document
+    assert izhevsk[0]["language"] == "fr"
+    assert "Vladimir Poutine" in izhevsk[0]["persons"]
+
+    assert queue.pending_count() == 0
+    dead = queue.dead_letters()
+    assert [d["reason"] for d in dead] == ["http_4xx"]
+    assert "article-retire.html" in dead[0]["entry"]
+
+    [indexed_event] = [e for e in _events(INDEXED_ASSET.name) if e["run_id"] == process.run_id]
+    assert indexed_event["extra"]["indexed"] == indexed
+    assert indexed_event["extra"]["dead_lettered"] == 1
+    assert indexed_event["extra"]["workers"] == len(states["process_batch"])
+
+    # ---- poll again: nothing new, announce skipped, no asset event, no process run requested
+    _queued_runs("ingest_process_articles", clear=True)  # dag.test() does not consume the scheduler's queue
+    again = _run("ingest_poll_feeds")
+    assert again.state == DagRunState.SUCCESS
+    assert queue.pending_count() == 0
+    assert len(_events(PENDING_ASSET.name)) == pending_before + 1
+    assert _queued_runs("ingest_process_articles") == 0
+    assert _task_states(again)["announce"] == [TaskInstanceState.SKIPPED]
+    assert int(es.count(index=alias)["count"]) == indexed
