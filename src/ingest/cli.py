@@ -13,10 +13,13 @@ import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ingest.config import Settings, load_settings
 from ingest.errors import ConfigError, IngestError, PermanentError, ServiceUnavailableError
+
+if TYPE_CHECKING:
+    from ingest.stores.redis import RedisPendingQueue
 
 logger = logging.getLogger("ingest.cli")
 
@@ -114,13 +117,20 @@ def cmd_index_setup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _queue(settings: Settings) -> RedisPendingQueue:
+    from ingest.stores.redis import RedisPendingQueue, build_redis_client
+
+    client = build_redis_client(settings.redis.url)
+    return RedisPendingQueue(client, settings.redis.prefix, settings.pipeline.consumer_group,
+                             settings.pipeline.reclaim_idle_seconds)
+
+
 def cmd_status(args: argparse.Namespace) -> int:
-    from ingest.stores.redis import RedisPendingQueue, RedisStats, build_redis_client
+    from ingest.stores.redis import RedisStats
 
     settings = resolve_settings()
-    client = build_redis_client(settings.redis.url)
-    queue = RedisPendingQueue(client, settings.redis.prefix, settings.pipeline.consumer_group,
-                              settings.pipeline.reclaim_idle_seconds)
+    queue = _queue(settings)
+    client = queue.client
     stats = RedisStats(client, settings.redis.prefix)
     counts = stats.read()
     status = {"pending": queue.pending_count(), "dead_letters": int(client.xlen(queue.keys.dead)), "counts": counts}
@@ -133,12 +143,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_dlq(args: argparse.Namespace) -> int:
-    from ingest.stores.redis import RedisPendingQueue, build_redis_client
-
-    settings = resolve_settings()
-    client = build_redis_client(settings.redis.url)
-    queue = RedisPendingQueue(client, settings.redis.prefix, settings.pipeline.consumer_group,
-                              settings.pipeline.reclaim_idle_seconds)
+    queue = _queue(resolve_settings())
     for row in queue.dead_letters(args.limit):
         entry = json.loads(row["entry"])
         print(json.dumps({"id": row["id"], "reason": row["reason"], "detail": row.get("detail"),

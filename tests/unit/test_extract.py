@@ -13,7 +13,7 @@ from statistics import mean
 from typing import Any
 
 import pytest
-from tests.conftest import shared_fixtures
+from tests.conftest import fundus_gold_body, shared_fixtures
 
 from ingest.errors import PermanentError
 from ingest.extract import extract_article, split_authors
@@ -56,13 +56,6 @@ def token_f1(got: str, gold: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def gold_body(gold: dict[str, Any]) -> str:
-    body = gold["body"]
-    parts = list(body.get("summary", []))
-    for section in body["sections"]:
-        parts.extend(section["headline"])
-        parts.extend(section["paragraphs"])
-    return "\n".join(parts)
 
 
 @dataclass(frozen=True)
@@ -101,7 +94,7 @@ def scored() -> dict[str, Scored]:
             gold=gold,
             got=got,
             title_f1=token_f1(got.title or "", gold["title"]),
-            body_f1=token_f1(got.text, gold_body(gold)),
+            body_f1=token_f1(got.text, fundus_gold_body(gold)),
         )
     return results
 

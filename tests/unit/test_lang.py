@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
-from tests.conftest import shared_fixtures
+from tests.conftest import fundus_gold_body, shared_fixtures
 
 from ingest.lang import detect_language, normalise_language
-
-
-def _gold_body(gold: dict[str, Any]) -> str:
-    """The gold article body of a fundus golden file: summary, then each section's headline and paragraphs."""
-    body = gold["body"]
-    parts = list(body.get("summary", []))
-    for section in body["sections"]:
-        parts.extend(section["headline"])
-        parts.extend(section["paragraphs"])
-    return "\n".join(parts)
 
 
 def _fundus_bodies() -> list[tuple[str, str, str]]:
@@ -27,7 +16,7 @@ def _fundus_bodies() -> list[tuple[str, str, str]]:
     rows = []
     for entry in json.loads((root / "index.json").read_text(encoding="utf-8")):
         gold = json.loads((root / entry["expected_json"]).read_text(encoding="utf-8"))[entry["version"]]
-        rows.append((entry["html"], entry["lang"], _gold_body(gold)))
+        rows.append((entry["html"], entry["lang"], fundus_gold_body(gold)))
     return rows
 
 
