@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+
 from ingest.config import Settings, load_settings
 from ingest.errors import ConfigError, IngestError, PermanentError, ServiceUnavailableError
 
@@ -420,6 +422,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except IngestError as e:
         print(f"ingest: error: {e}", file=sys.stderr)
         return EXIT_INPUT
+    except RedisConnectionError as e:
+        print(f"ingest: error: Redis connection lost ({e}); unfinished entries stay pending, run again when it is back",
+              file=sys.stderr)
+        return EXIT_SERVICE
     except BrokenPipeError:
         return 0
 

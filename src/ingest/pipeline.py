@@ -186,7 +186,13 @@ def process_batch(rt: Runtime, consumer: str, now: datetime) -> tuple[int, Repor
         candidates.append(_Candidate(item, article, text_hash))
     rt.queue.ack(done)
     if candidates:
-        _enrich_and_index(rt, report, candidates, now, consumer)
+        try:
+            _enrich_and_index(rt, report, candidates, now, consumer)
+        except Exception:
+            # Leave the batch pending and free its URLs at once, so another worker need not wait for the claims.
+            for candidate in candidates:
+                rt.dedup.release(article_id(canonical_url(candidate.item.entry.url)), consumer)
+            raise
     rt.record(report)
     return len(items), report
 

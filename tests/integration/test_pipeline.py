@@ -206,3 +206,24 @@ def _serve_feed(server: FixtureServer, name: str, links: list[str]) -> None:
     items = "".join(f"<item><title>item {i}</title><link>{link}</link></item>" for i, link in enumerate(links))
     xml = f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{items}</channel></rss>'
     (server.root / "feeds" / name).write_text(xml, encoding="utf-8")
+
+
+def test_search_server_lost_mid_run_keeps_the_batch_pending(settings: Settings, feed_base_url: str) -> None:
+    rt = build_runtime(settings)
+    rt.sink.ensure_ready()
+    poll_feeds(rt, [f for f in demo_feeds(feed_base_url) if f.id == "world-wire"])
+    dead = settings.model_copy(deep=True)
+    dead.elasticsearch.hosts = ["http://127.0.0.1:1"]
+    dead.elasticsearch.request_timeout = 2
+    rt.sink = ElasticsearchSink(build_es_client(dead.elasticsearch), dead.elasticsearch)
+    rt.sink._ready = True  # type: ignore[attr-defined]  # the server was there when the run started
+    with pytest.raises(ServiceUnavailableError, match="stays pending"):
+        process_pending(rt, "w", NOW)
+    assert rt.queue.pending_count() == 3
+    assert _count(settings) == 0
+    # The server is back: the same entries are delivered again (after the idle time) and indexed once.
+    settings.pipeline.reclaim_idle_seconds = 0
+    healthy = build_runtime(settings)
+    assert process_pending(healthy, "another-worker", NOW).counts["index/indexed"] == 3  # claims were released
+    assert healthy.queue.pending_count() == 0
+    assert _count(settings) == 3

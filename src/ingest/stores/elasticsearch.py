@@ -78,7 +78,13 @@ class ElasticsearchSink:
             for doc_id, doc in todo:
                 operations.append({"index": {"_index": self.write_alias, "_id": doc_id}})
                 operations.append(doc)
-            response = self.client.bulk(operations=operations, refresh="wait_for")
+            try:
+                response = self.client.bulk(operations=operations, refresh="wait_for")
+            except TransportError as e:
+                # The server is gone: nothing of this batch is acknowledged, it all stays pending.
+                raise ServiceUnavailableError(
+                    "the search server", ", ".join(self.settings.hosts), "the batch stays pending; retry when it is up"
+                ) from e
             retry: list[tuple[str, dict[str, Any]]] = []
             for (doc_id, doc), item in zip(todo, response["items"], strict=True):
                 result = item.get("index", {})
