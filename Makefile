@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: setup demo test lint typecheck unit stop bench clean
+.PHONY: setup demo test lint typecheck unit stop bench airflow-ui clean
 
 setup: $(STAMP)
 
@@ -40,6 +40,19 @@ unit: setup
 
 bench: setup
 	$(BIN)/python bench/bench_pipeline.py
+
+# The Airflow UI on http://127.0.0.1:8080 (SQLite, loopback), its DAGs pointed at the demo's embedded services.
+AIRFLOW_ENV := PATH=$(CURDIR)/$(BIN):$$PATH AIRFLOW_HOME=$(CURDIR)/.ingest/airflow \
+	AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags AIRFLOW__CORE__PLUGINS_FOLDER=$(CURDIR)/plugins \
+	AIRFLOW__CORE__LOAD_EXAMPLES=False INGEST_REDIS__URL=redis://127.0.0.1:6390/0 \
+	INGEST_ELASTICSEARCH__HOSTS='["http://127.0.0.1:9210"]' INGEST_ELASTICSEARCH__SERVER_MODE=serverless \
+	INGEST_HTTP__ALLOW_PRIVATE=true
+
+airflow-ui: setup
+	$(BIN)/ingest services start
+	$(AIRFLOW_ENV) airflow db migrate >/dev/null
+	$(AIRFLOW_ENV) airflow pools set ingest_processing 2 "bounds article processing" >/dev/null
+	$(AIRFLOW_ENV) airflow standalone
 
 clean:
 	rm -rf $(VENV) .ingest .mypy_cache .ruff_cache
