@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +24,7 @@ FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9,
 
 @dataclass(frozen=True)
 class ParsedFeed:
-    """The usable entries of a feed and how many items were skipped (items without a link)."""
+    """The usable entries of a feed (RSS, Atom, RDF or JSON Feed) and how many items had no link."""
 
     entries: list[FeedEntry]
     skipped_without_link: int = 0
@@ -34,6 +35,8 @@ def read_feed(body: bytes, feed: FeedSource) -> ParsedFeed:
 
     A feed feedparser flags as malformed (bozo) is kept as long as it still yields entries.
     """
+    if _looks_like_json(body):
+        return _read_json_feed(body, feed)
     parsed = feedparser.parse(body)
     if not parsed.entries:
         # A real feed with no items still has a version; anything else (HTML, other XML, nothing) is not a feed.
@@ -59,6 +62,55 @@ def poll_feed(client: httpx.Client, feed: FeedSource, settings: HttpSettings) ->
     """Fetch one feed and parse it."""
     page = fetch_url(client, feed.url, settings, accept=FEED_ACCEPT)
     return read_feed(page.body, feed)
+
+
+def _looks_like_json(body: bytes) -> bool:
+    return body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{"
+
+
+def _read_json_feed(body: bytes, feed: FeedSource) -> ParsedFeed:
+    """JSON Feed 1.0/1.1 (https://jsonfeed.org), which feedparser does not read, into the same entry model."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise PermanentError("not_a_feed", feed.url, f"invalid JSON: {e}") from e
+    version = doc.get("version") if isinstance(doc, dict) else None
+    items = doc.get("items") if isinstance(doc, dict) else None
+    if not isinstance(version, str) or "jsonfeed.org/version/" not in version or not isinstance(items, list):
+        raise PermanentError("not_a_feed", feed.url, "JSON without a jsonfeed.org version and an items list")
+    language = feed.language or _short_language(doc.get("language"))
+    entries = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        link = item.get("url") or item.get("external_url")
+        if not isinstance(link, str) or not link.strip():
+            continue
+        summary = item.get("summary") or item.get("content_text") or item.get("content_html")
+        entries.append(
+            FeedEntry(
+                feed_id=feed.id,
+                feed_name=feed.name,
+                url=link.strip(),
+                guid=str(item["id"]) if item.get("id") is not None else None,
+                title=item.get("title") or None,
+                summary=summary or None,
+                published_at=_json_date(item.get("date_published") or item.get("date_modified")),
+                language=_short_language(item.get("language")) or language,
+                tags=tuple(str(t) for t in item.get("tags") or [] if t),
+            )
+        )
+    return ParsedFeed(entries, len(items) - len(entries))
+
+
+def _json_date(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _to_entry(item: Any, feed: FeedSource, language: str | None) -> FeedEntry | None:

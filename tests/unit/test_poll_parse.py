@@ -43,16 +43,7 @@ MOJIBAKE = ("Ã", "Â", "â€", "Ð", "Ñ", "\ufffd")
 def _xml_feeds() -> list[Any]:
     params = []
     for row in INDEX:
-        marks = []
-        if row["file"] == JSON_FEED:
-            marks.append(
-                pytest.mark.xfail(
-                    strict=True,
-                    raises=PermanentError,
-                    reason="JSON Feed is not read yet (feedparser is XML only): not_a_feed instead of 25 entries",
-                )
-            )
-        params.append(pytest.param(row, id=row["file"], marks=marks))
+        params.append(pytest.param(row, id=row["file"]))
     return params
 
 
@@ -126,12 +117,23 @@ def test_dates_are_utc() -> None:
     assert all(datetime(2024, 3, 1, tzinfo=UTC) < d < datetime(2024, 3, 28, tzinfo=UTC) for d in dated)
 
 
-def test_json_feed_is_not_read_yet() -> None:
-    """Current behaviour: the JSON Feed is refused as not_a_feed (see the xfail in test_entry_count_and_links)."""
+def test_json_feed_is_read_into_the_same_entry_model() -> None:
+    raw = json.loads((FEEDS / JSON_FEED).read_text(encoding="utf-8"))
+    entries = parse_feed((FEEDS / JSON_FEED).read_bytes(), SOURCE)
+    assert len(entries) == len(raw["items"]) == 25
+    first, item = entries[0], raw["items"][0]
+    assert first.url == item["url"] and first.guid == item["id"] and first.title == item["title"]
+    assert first.published_at is not None and first.published_at.tzinfo is UTC
+    assert first.summary
+
+
+def test_json_that_is_not_a_json_feed_is_refused() -> None:
     with pytest.raises(PermanentError) as info:
-        parse_feed((FEEDS / JSON_FEED).read_bytes(), SOURCE)
+        parse_feed(b'{"version": "1", "items": []}', SOURCE)
     assert info.value.reason == "not_a_feed"
-    assert info.value.url == SOURCE.url
+    with pytest.raises(PermanentError) as info:
+        parse_feed(b'{"version": "https://jsonfeed.org/version/1.1", "items": [', SOURCE)
+    assert info.value.reason == "not_a_feed"
 
 
 @pytest.mark.parametrize(
