@@ -3,7 +3,8 @@
 ``/feeds/x.xml`` and ``/pages/y.html`` are served from ``ROOT/feeds`` and ``ROOT/pages`` (a ``.gz`` twin is
 decompressed on the fly); ``{base}`` in a served file is replaced by the server's own base URL so feeds can
 link to pages on it. A few routes misbehave on purpose for tests: ``/status/<code>``, ``/redirect-loop``,
-``/slow/<seconds>``, ``/big/<bytes>``, ``/binary``.
+``/slow/<seconds>``, ``/big/<bytes>``, ``/binary``. Files carry ``ETag``/``Last-Modified`` and answer conditional
+requests with 304, except under ``/no-validators/…`` (a server that ignores them).
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gzip
+import hashlib
 import threading
 import time
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -70,6 +73,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._serve_file(parts)
 
     def _serve_file(self, parts: list[str]) -> None:
+        validators = parts[:1] != ["no-validators"]
+        parts = parts if validators else parts[1:]
         if not parts or any(p in ("..", ".") for p in parts):
             self._send(404, b"not found", "text/plain")
             return
@@ -83,7 +88,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, b"not found", "text/plain")
             return
         body = body.replace(b"{base}", self.server.base_url.encode())
-        self._send(200, body, _TYPES.get(target.suffix, "application/octet-stream"))
+        if not validators:  # a server that ignores conditional requests
+            self._send(200, body, _TYPES.get(target.suffix, "application/octet-stream"))
+            return
+        etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
+        modified = formatdate((zipped if not target.is_file() else target).stat().st_mtime, usegmt=True)
+        extra = {"ETag": etag, "Last-Modified": modified}
+        if self.headers.get("If-None-Match") == etag or (
+            "If-None-Match" not in self.headers and self.headers.get("If-Modified-Since") == modified
+        ):
+            self._send(304, b"", "", extra)
+            return
+        self._send(200, body, _TYPES.get(target.suffix, "application/octet-stream"), extra)
 
     def _redirect(self, location: str) -> None:
         self.send_response(302)
@@ -91,9 +107,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
+    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", content_type)
+        if content_type:
+            self.send_header("Content-Type", content_type)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):

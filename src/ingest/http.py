@@ -48,13 +48,21 @@ def check_address(url: str, allow_private: bool) -> None:
             )
 
 
-def fetch_url(client: httpx.Client, url: str, settings: HttpSettings, accept: str = "*/*") -> Page:
-    """GET a URL within the size cap, following redirects; errors carry a reason."""
+def fetch_url(
+    client: httpx.Client,
+    url: str,
+    settings: HttpSettings,
+    accept: str = "*/*",
+    headers: dict[str, str] | None = None,
+) -> Page:
+    """GET a URL within the size cap, following redirects; errors carry a reason. A 304 answer to
+    conditional ``headers`` comes back as a ``Page`` with status 304 and no body."""
     current = url
+    request_headers = {"Accept": accept, **(headers or {})}
     for _hop in range(settings.max_redirects + 1):
         check_address(current, settings.allow_private)
         try:
-            with client.stream("GET", current, headers={"Accept": accept}) as response:
+            with client.stream("GET", current, headers=request_headers) as response:
                 if response.status_code in _REDIRECTS and "location" in response.headers:
                     current = urljoin(current, response.headers["location"])
                     continue
@@ -76,6 +84,8 @@ def fetch_url(client: httpx.Client, url: str, settings: HttpSettings, accept: st
                     content_type=response.headers.get("content-type", "").split(";")[0].strip().lower(),
                     body=b"".join(chunks),
                     encoding=response.charset_encoding,
+                    etag=response.headers.get("etag"),
+                    last_modified=response.headers.get("last-modified"),
                 )
         except httpx.TimeoutException as e:
             raise TransientError("timeout", url, type(e).__name__) from e

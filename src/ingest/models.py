@@ -48,6 +48,17 @@ class Page(Record):
     content_type: str
     body: bytes
     encoding: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+class FeedState(Record):
+    """What the last successful poll of a feed learned: validators for a conditional GET, and the body hash
+    for servers that ignore them."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
 
 
 class Extracted(Record):

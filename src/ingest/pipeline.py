@@ -21,7 +21,7 @@ from ingest.http import fetch_url
 from ingest.index import to_document
 from ingest.models import Article, Extracted, FeedEntry, FeedSource, Source
 from ingest.poll import poll_feed
-from ingest.stores.base import ArticleSink, DedupStore, PendingQueue, QueuedEntry
+from ingest.stores.base import ArticleSink, DedupStore, FeedStateStore, PendingQueue, QueuedEntry
 from ingest.urls import article_id, canonical_url, domain_of
 
 logger = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ class Runtime:
     sink: ArticleSink
     http: httpx.Client
     models: NerModels
+    feed_state: FeedStateStore | None = None
     stats: Any = None  # a RedisStats, when counters are kept for operators
 
     def record(self, report: Report) -> None:
@@ -91,7 +92,8 @@ def poll_feeds(rt: Runtime, feeds: Iterable[FeedSource]) -> Report:
             report.count("poll/feed_disabled", feed_id=feed.id)
             continue
         try:
-            parsed = poll_feed(rt.http, feed, rt.settings.http)
+            previous = rt.feed_state.get(feed.id) if rt.feed_state else None
+            parsed = poll_feed(rt.http, feed, rt.settings.http, previous)
         except StageError as e:
             report.count(f"poll/{e.reason}", feed_id=feed.id)
             report.errors.append(f"feed {feed.id}: {e}")
@@ -99,6 +101,8 @@ def poll_feeds(rt: Runtime, feeds: Iterable[FeedSource]) -> Report:
             continue
         entries = parsed.entries
         report.count("poll/feeds_ok", feed_id=feed.id)
+        if parsed.status != "parsed":
+            report.count(f"poll/{parsed.status}", feed_id=feed.id)
         report.count("poll/entries", len(entries), feed_id=feed.id)
         if parsed.skipped_without_link:
             report.count("poll/entry_without_link", parsed.skipped_without_link, feed_id=feed.id)
@@ -113,6 +117,9 @@ def poll_feeds(rt: Runtime, feeds: Iterable[FeedSource]) -> Report:
         report.count("poll/queued", queued, feed_id=feed.id)
         if len(fresh) > queued:
             report.count("poll/already_queued", len(fresh) - queued, feed_id=feed.id)
+        if rt.feed_state is not None and parsed.state is not None:
+            # Remembered only now that the entries are on the stream: a crash before this re-reads the feed.
+            rt.feed_state.put(feed.id, parsed.state)
     rt.record(report)
     return report
 

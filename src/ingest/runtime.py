@@ -7,7 +7,13 @@ from ingest.enrich import NerModels
 from ingest.http import build_http_client
 from ingest.pipeline import Runtime
 from ingest.stores.elasticsearch import ElasticsearchSink, build_es_client, check_search_server
-from ingest.stores.redis import RedisDedupStore, RedisPendingQueue, RedisStats, build_redis_client
+from ingest.stores.redis import (
+    RedisDedupStore,
+    RedisFeedStateStore,
+    RedisPendingQueue,
+    RedisStats,
+    build_redis_client,
+)
 
 
 def build_runtime(settings: Settings, models: NerModels | None = None) -> Runtime:
@@ -22,6 +28,7 @@ def build_runtime(settings: Settings, models: NerModels | None = None) -> Runtim
             redis_client, prefix, settings.pipeline.consumer_group, settings.pipeline.reclaim_idle_seconds
         ),
         dedup=RedisDedupStore(redis_client, prefix),
+        feed_state=RedisFeedStateStore(redis_client, prefix),
         sink=ElasticsearchSink(es, settings.elasticsearch),
         http=build_http_client(settings.http),
         models=models or NerModels(settings.nlp),

@@ -227,3 +227,38 @@ def test_search_server_lost_mid_run_keeps_the_batch_pending(settings: Settings, 
     assert process_pending(healthy, "another-worker", NOW).counts["index/indexed"] == 3  # claims were released
     assert healthy.queue.pending_count() == 0
     assert _count(settings) == 3
+
+
+def test_conditional_get_and_unchanged_bodies_cost_no_parse(
+    settings: Settings, fixture_server: FixtureServer
+) -> None:
+    base = fixture_server.base_url
+    rt = build_runtime(settings)
+    honest = FeedSource(id="honest", url=f"{base}/feeds/world-en.xml", name="validators honoured")
+    liar = FeedSource(id="liar", url=f"{base}/no-validators/feeds/world-en.xml", name="validators ignored")
+
+    first = poll_feeds(rt, [honest, liar])
+    assert first.counts["poll/entries"] == 6 and first.counts["poll/queued"] == 3
+    state = rt.feed_state.get("honest")  # type: ignore[union-attr]
+    assert state.etag and state.last_modified and state.body_hash
+    assert rt.feed_state.get("liar").etag is None  # type: ignore[union-attr]
+
+    hits_before = len(fixture_server.hits)
+    second = poll_feeds(rt, [honest, liar])
+    assert second.counts["poll/not_modified"] == 1  # 304: the server honoured If-None-Match
+    assert second.counts["poll/unchanged"] == 1  # 200 with the same body: not parsed
+    assert second.counts["poll/entries"] == 0
+    assert len(fixture_server.hits) - hits_before == 2
+
+    # The feed changes: both kinds of server give the new entry, once.
+    feed_file = fixture_server.root / "feeds" / "world-en.xml"
+    original = feed_file.read_text(encoding="utf-8")
+    new_entry = ('<entry><title>New</title><id>urn:new</id><link href="{base}/pages/lemonde-binet-macron.html"/>'
+                 "<updated>2026-05-25T10:00:00Z</updated></entry>\n</feed>")
+    feed_file.write_text(original.replace("</feed>", new_entry), encoding="utf-8")
+    try:
+        third = poll_feeds(rt, [honest, liar])
+    finally:
+        feed_file.write_text(original, encoding="utf-8")
+    assert third.counts["poll/entries"] == 8
+    assert third.counts["poll/queued"] == 1 and third.counts["poll/already_queued"] == 7

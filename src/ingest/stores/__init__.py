@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from ingest.stores.base import ArticleSink, DedupStore, PendingQueue, QueuedEntry
+from ingest.stores.base import ArticleSink, DedupStore, FeedStateStore, PendingQueue, QueuedEntry
 
-__all__ = ["ArticleSink", "DedupStore", "PendingQueue", "QueuedEntry"]
+__all__ = ["ArticleSink", "DedupStore", "FeedStateStore", "PendingQueue", "QueuedEntry"]

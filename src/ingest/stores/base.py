@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ingest.models import FeedEntry
+from ingest.models import FeedEntry, FeedState
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,11 @@ class DedupStore(Protocol):
     def story_of_hash(self, content_hash: str) -> str | None: ...
     def mark_seen(self, article_id: str) -> None: ...
     def commit(self, article_id: str, content_hash: str) -> str: ...
+
+
+class FeedStateStore(Protocol):
+    def get(self, feed_id: str) -> FeedState: ...
+    def put(self, feed_id: str, state: FeedState) -> None: ...
 
 
 class ArticleSink(Protocol):

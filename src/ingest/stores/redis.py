@@ -14,7 +14,7 @@ from typing import Any
 import redis
 
 from ingest.errors import ServiceUnavailableError
-from ingest.models import FeedEntry
+from ingest.models import FeedEntry, FeedState
 from ingest.stores.base import QueuedEntry
 
 logger = logging.getLogger(__name__)
@@ -44,6 +44,9 @@ class Keys:
         self.attempts = f"{prefix}:attempts"
         self.stats = f"{prefix}:stats"
         self.feed_stats = f"{prefix}:feedstats"
+
+    def feed(self, feed_id: str) -> str:
+        return f"{self.prefix}:feed:{{{feed_id}}}"
 
     def seen(self, article_id: str) -> str:
         return f"{self.prefix}:seen:{{{article_id}}}"
@@ -182,6 +185,27 @@ class RedisDedupStore:
         pipe.delete(self.keys.claim(article_id))
         _, _, owner, _ = pipe.execute()
         return str(owner)
+
+
+class RedisFeedStateStore:
+    """Per-feed poll state (validators and body hash) in one Redis hash per feed."""
+
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self.client = client
+        self.keys = Keys(prefix)
+
+    def get(self, feed_id: str) -> FeedState:
+        raw: Any = self.client.hgetall(self.keys.feed(feed_id))
+        return FeedState(**{k: v for k, v in raw.items() if k in FeedState.model_fields})
+
+    def put(self, feed_id: str, state: FeedState) -> None:
+        key = self.keys.feed(feed_id)
+        values: Any = {k: str(v) for k, v in state.model_dump().items() if v is not None}
+        pipe = self.client.pipeline()
+        pipe.hdel(key, *FeedState.model_fields)
+        if values:
+            pipe.hset(key, mapping=values)
+        pipe.execute()
 
 
 class RedisStats:
