@@ -153,6 +153,31 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_feeds(args: argparse.Namespace) -> int:
+    from ingest.feeds import dump_feeds, load_feeds, merge_feeds, parse_opml, to_opml
+    from ingest.urls import domain_of
+
+    settings = load_settings()
+    path = Path(args.feeds) if args.feeds else settings.feeds.path
+    if args.action == "check":
+        feeds = load_feeds(path)
+        enabled = sum(f.enabled for f in feeds)
+        hosts = len({domain_of(f.url) for f in feeds})
+        print(f"{path}: {len(feeds)} feed(s), {enabled} enabled, {hosts} host(s)")
+        return 0
+    if args.action == "export":
+        print(to_opml(load_feeds(path)), end="")
+        return 0
+    if not args.file:
+        raise ConfigError("ingest feeds import needs an OPML file: ingest feeds import FILE.opml")
+    imported = parse_opml(_read_bytes(args.file), args.file)
+    existing = load_feeds(path) if path.exists() else []
+    merged, added = merge_feeds(existing, imported)
+    path.write_text(dump_feeds(merged), encoding="utf-8")
+    print(f"{args.file}: {len(imported)} feed(s) read, {added} added to {path} ({len(merged)} in all)")
+    return 0
+
+
 # ------------------------------------------------------------------ search
 
 
@@ -389,6 +414,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cluster", help="story and duplicate of JSON lines {id, text, title?, lang?}")
     p.add_argument("path", nargs="?", default="-", metavar="PATH|-")
     p.set_defaults(func=cmd_cluster)
+    p = sub.add_parser("feeds", help="the feed registry: check it, export it as OPML, import OPML into it")
+    p.add_argument("action", choices=["check", "export", "import"])
+    p.add_argument("file", nargs="?", help="OPML file to import ('-' for stdin)")
+    p.add_argument("--feeds", help="feed registry (default: INGEST_FEEDS__PATH)")
+    p.set_defaults(func=cmd_feeds)
     p = sub.add_parser("status", help="queue depth, dead letters and counters of all runs")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)

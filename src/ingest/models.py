@@ -23,6 +23,7 @@ class FeedSource(Record):
     language: str | None = None
     tags: tuple[str, ...] = ()
     enabled: bool = True
+    poll_interval_minutes: int | None = Field(default=None, ge=1, le=7 * 24 * 60)
 
 
 class FeedEntry(Record):
