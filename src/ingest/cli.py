@@ -21,6 +21,7 @@ from ingest.config import Settings, load_settings
 from ingest.errors import ConfigError, IngestError, PermanentError, ServiceUnavailableError
 
 if TYPE_CHECKING:
+    from ingest.models import FeedSource
     from ingest.stores.redis import RedisPendingQueue
 
 logger = logging.getLogger("ingest.cli")
@@ -168,6 +169,8 @@ def cmd_feeds(args: argparse.Namespace) -> int:
     if args.action == "export":
         print(to_opml(load_feeds(path)), end="")
         return 0
+    if args.action == "status":
+        return _feeds_status(load_feeds(path), args.json)
     if not args.file:
         raise ConfigError("ingest feeds import needs an OPML file: ingest feeds import FILE.opml")
     imported = parse_opml(_read_bytes(args.file), args.file)
@@ -176,6 +179,45 @@ def cmd_feeds(args: argparse.Namespace) -> int:
     path.write_text(dump_feeds(merged), encoding="utf-8")
     print(f"{args.file}: {len(imported)} feed(s) read, {added} added to {path} ({len(merged)} in all)")
     return 0
+
+
+def _feeds_status(feeds: Sequence[FeedSource], as_json: bool) -> int:
+    from ingest.stores.redis import RedisFeedStateStore, RedisStats, build_redis_client
+
+    settings = resolve_settings()
+    client = build_redis_client(settings.redis.url)
+    store = RedisFeedStateStore(client, settings.redis.prefix)
+    per_feed = RedisStats(client, settings.redis.prefix).read_feeds()
+    rows: list[dict[str, Any]] = []
+    for feed in feeds:
+        state = store.get(feed.id)
+        rows.append({
+            "id": feed.id,
+            "enabled": feed.enabled and not state.disabled,
+            "state": "disabled" if not feed.enabled else "dead" if state.disabled else
+                     "failing" if state.consecutive_failures else "ok" if state.last_success_at else "never polled",
+            "last_success_at": _iso(state.last_success_at),
+            "last_error": state.last_error,
+            "consecutive_failures": state.consecutive_failures,
+            "failing_since": _iso(state.failing_since),
+            "next_poll_at": _iso(state.next_poll_at),
+            "entries_queued": per_feed.get(f"{feed.id}/poll/queued", 0),
+            "articles_indexed": per_feed.get(f"{feed.id}/index/indexed", 0),
+        })
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'feed':24} {'state':12} {'last success':20} {'next poll':20} {'fails':>5} {'queued':>6} "
+          f"{'indexed':>7}  last error")
+    for r in rows:
+        print(f"{r['id'][:24]:24} {r['state']:12} {(r['last_success_at'] or '-')[:19]:20} "
+              f"{(r['next_poll_at'] or '-')[:19]:20} {r['consecutive_failures']:>5} {r['entries_queued']:>6} "
+              f"{r['articles_indexed']:>7}  {r['last_error'] or ''}")
+    return 0
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
 
 
 # ------------------------------------------------------------------ search
@@ -415,8 +457,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", nargs="?", default="-", metavar="PATH|-")
     p.set_defaults(func=cmd_cluster)
     p = sub.add_parser("feeds", help="the feed registry: check it, export it as OPML, import OPML into it")
-    p.add_argument("action", choices=["check", "export", "import"])
+    p.add_argument("action", choices=["check", "export", "import", "status"])
     p.add_argument("file", nargs="?", help="OPML file to import ('-' for stdin)")
+    p.add_argument("--json", action="store_true", help="status as JSON")
     p.add_argument("--feeds", help="feed registry (default: INGEST_FEEDS__PATH)")
     p.set_defaults(func=cmd_feeds)
     p = sub.add_parser("status", help="queue depth, dead letters and counters of all runs")

@@ -63,6 +63,9 @@ class NlpSettings(BaseModel):
 class FeedSettings(BaseModel):
     path: Path = PACKAGE_DIR / "demo_data" / "feeds.yaml"
     shards: int = 4
+    interval_minutes: int = 15
+    max_backoff_minutes: int = 24 * 60
+    disable_after_hours: int = 72
 
 
 class KibanaSettings(BaseModel):

@@ -38,7 +38,11 @@ class StageError(IngestError):
 
 
 class TransientError(StageError):
-    """Worth retrying: timeouts, 5xx, 429, connection resets."""
+    """Worth retrying: timeouts, 5xx, 429, connection resets; ``retry_after`` in seconds when the server said."""
+
+    def __init__(self, reason: str, url: str, detail: str = "", retry_after: float | None = None) -> None:
+        super().__init__(reason, url, detail)
+        self.retry_after = retry_after
 
 
 class PermanentError(StageError):

@@ -2,7 +2,8 @@
 
 ``/feeds/x.xml`` and ``/pages/y.html`` are served from ``ROOT/feeds`` and ``ROOT/pages`` (a ``.gz`` twin is
 decompressed on the fly); ``{base}`` in a served file is replaced by the server's own base URL so feeds can
-link to pages on it. A few routes misbehave on purpose for tests: ``/status/<code>``, ``/redirect-loop``,
+link to pages on it. A few routes misbehave on purpose for tests: ``/status/<code>``,
+``/retry-after/<seconds>/<code>``, ``/redirect-loop``,
 ``/slow/<seconds>``, ``/big/<bytes>``, ``/binary``. Files carry ``ETag``/``Last-Modified`` and answer conditional
 requests with 304, except under ``/no-validators/…`` (a server that ignores them).
 """
@@ -58,6 +59,8 @@ class _Handler(BaseHTTPRequestHandler):
         parts = [p for p in path.split("/") if p]
         if parts[:1] == ["status"] and len(parts) == 2:
             self._send(int(parts[1]), b"status page", "text/plain")
+        elif parts[:1] == ["retry-after"] and len(parts) == 3:
+            self._send(int(parts[2]), b"busy", "text/plain", {"Retry-After": parts[1]})
         elif parts == ["redirect-loop"]:
             self._redirect("/redirect-loop")
         elif parts[:1] == ["redirect"] and len(parts) > 1:

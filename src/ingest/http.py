@@ -6,6 +6,8 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -99,5 +101,22 @@ def _raise_for_status(response: httpx.Response, url: str) -> None:
     if status < 400:
         return
     if status == 429 or status >= 500:
-        raise TransientError("http_5xx" if status >= 500 else "http_429", url, f"HTTP {status}")
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        raise TransientError("http_5xx" if status >= 500 else "http_429", url, f"HTTP {status}", retry_after)
     raise PermanentError("http_4xx", url, f"HTTP {status}")
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date), or ``None``."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())

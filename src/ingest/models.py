@@ -60,6 +60,12 @@ class FeedState(Record):
     etag: str | None = None
     last_modified: str | None = None
     body_hash: str | None = None
+    last_success_at: datetime | None = None
+    last_error: str | None = None
+    failing_since: datetime | None = None
+    consecutive_failures: int = 0
+    next_poll_at: datetime | None = None
+    disabled: bool = False
 
 
 class Extracted(Record):

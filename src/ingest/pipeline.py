@@ -7,7 +7,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -19,8 +19,9 @@ from ingest.errors import PermanentError, StageError, TransientError
 from ingest.extract import extract_article
 from ingest.http import fetch_url
 from ingest.index import to_document
-from ingest.models import Article, Extracted, FeedEntry, FeedSource, Source
+from ingest.models import Article, Extracted, FeedEntry, FeedSource, FeedState, Source
 from ingest.poll import poll_feed
+from ingest.schedule import after_failure, after_success, is_due
 from ingest.stores.base import ArticleSink, DedupStore, FeedStateStore, PendingQueue, QueuedEntry
 from ingest.urls import article_id, canonical_url, domain_of
 
@@ -84,20 +85,34 @@ def shard_feeds(feeds: Sequence[FeedSource], shards: int) -> list[list[FeedSourc
     return [g for g in groups if g]
 
 
-def poll_feeds(rt: Runtime, feeds: Iterable[FeedSource]) -> Report:
-    """Read every feed and queue the entries not seen before; a failing feed is counted, not fatal."""
+def poll_feeds(
+    rt: Runtime, feeds: Iterable[FeedSource], now: datetime | None = None, due_only: bool = False
+) -> Report:
+    """Read every feed (or, with ``due_only``, those whose next poll time has come) and queue the entries not
+    seen before. A failing feed is counted and backed off, not fatal; one failing for days is disabled."""
     report = Report()
+    now = now or datetime.now(UTC)
     for feed in feeds:
         if not feed.enabled:
             report.count("poll/feed_disabled", feed_id=feed.id)
             continue
+        state = rt.feed_state.get(feed.id) if rt.feed_state else FeedState()
+        if due_only and not is_due(state, now):
+            report.count("poll/feed_dead" if state.disabled else "poll/not_due", feed_id=feed.id)
+            continue
         try:
-            previous = rt.feed_state.get(feed.id) if rt.feed_state else None
-            parsed = poll_feed(rt.http, feed, rt.settings.http, previous)
+            parsed = poll_feed(rt.http, feed, rt.settings.http, state)
         except StageError as e:
             report.count(f"poll/{e.reason}", feed_id=feed.id)
             report.errors.append(f"feed {feed.id}: {e}")
             logger.warning("feed %s failed: %s", feed.id, e)
+            if rt.feed_state is not None:
+                failed = after_failure(state, feed, e, now, rt.settings.feeds)
+                if failed.disabled and not state.disabled:
+                    report.count("poll/feed_dead", feed_id=feed.id)
+                    report.errors.append(f"feed {feed.id}: failing since {failed.failing_since}; disabled until "
+                                         "it is fixed (`ingest feeds status` lists it)")
+                rt.feed_state.put(feed.id, failed)
             continue
         entries = parsed.entries
         report.count("poll/feeds_ok", feed_id=feed.id)
@@ -117,9 +132,9 @@ def poll_feeds(rt: Runtime, feeds: Iterable[FeedSource]) -> Report:
         report.count("poll/queued", queued, feed_id=feed.id)
         if len(fresh) > queued:
             report.count("poll/already_queued", len(fresh) - queued, feed_id=feed.id)
-        if rt.feed_state is not None and parsed.state is not None:
+        if rt.feed_state is not None:
             # Remembered only now that the entries are on the stream: a crash before this re-reads the feed.
-            rt.feed_state.put(feed.id, parsed.state)
+            rt.feed_state.put(feed.id, after_success(parsed.state or state, feed, now, rt.settings.feeds))
     rt.record(report)
     return report
 

@@ -82,9 +82,8 @@ def poll_feed(
     page = fetch_url(client, feed.url, settings, accept=FEED_ACCEPT, headers=headers)
     if page.status == 304:
         return ParsedFeed([], status="not_modified", state=previous)
-    state = FeedState(
-        etag=page.etag, last_modified=page.last_modified, body_hash=hashlib.sha1(page.body).hexdigest()
-    )
+    body_hash = hashlib.sha1(page.body).hexdigest()
+    state = previous.model_copy(update={"etag": page.etag, "last_modified": page.last_modified, "body_hash": body_hash})
     if state.body_hash == previous.body_hash:
         return ParsedFeed([], status="unchanged", state=state)
     parsed = read_feed(page.body, feed)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import redis
+import yaml
 
 from ingest.config import Settings
 from ingest.errors import ServiceUnavailableError
@@ -262,3 +268,41 @@ def test_conditional_get_and_unchanged_bodies_cost_no_parse(
         feed_file.write_text(original, encoding="utf-8")
     assert third.counts["poll/entries"] == 8
     assert third.counts["poll/queued"] == 1 and third.counts["poll/already_queued"] == 7
+
+
+def test_feed_schedule_and_health(settings: Settings, fixture_server: FixtureServer, tmp_path: Path) -> None:
+    base = fixture_server.base_url
+    rt = build_runtime(settings)
+    healthy = FeedSource(id="healthy", url=f"{base}/feeds/world-en.xml", name="ok")
+    busy = FeedSource(id="busy", url=f"{base}/retry-after/7200/503", name="busy")
+    gone = FeedSource(id="gone", url=f"{base}/status/410", name="gone")
+    feeds = [healthy, busy, gone]
+
+    first = poll_feeds(rt, feeds, NOW, due_only=True)
+    assert first.counts["poll/feeds_ok"] == 1 and first.counts["poll/http_5xx"] == 1
+    busy_state = rt.feed_state.get("busy")  # type: ignore[union-attr]
+    assert busy_state.next_poll_at is not None and busy_state.next_poll_at - NOW >= timedelta(hours=2)
+
+    hits = len(fixture_server.hits)
+    soon = poll_feeds(rt, feeds, NOW + timedelta(minutes=5), due_only=True)
+    assert soon.counts["poll/not_due"] == 3 and len(fixture_server.hits) == hits  # nobody was asked
+
+    # Every poll of the gone feed fails; after 72 hours of failures it is disabled and stays off.
+    for hours in range(1, 80, 6):
+        poll_feeds(rt, [gone], NOW + timedelta(hours=hours))
+    gone_state = rt.feed_state.get("gone")  # type: ignore[union-attr]
+    assert gone_state.disabled and gone_state.last_error == "http_4xx: HTTP 410"
+    later = poll_feeds(rt, [gone], NOW + timedelta(days=10), due_only=True)
+    assert later.counts["poll/feed_dead"] == 1
+
+    registry = tmp_path / "feeds.yaml"
+    registry.write_text(yaml.safe_dump({"feeds": [f.model_dump(mode="json") for f in feeds]}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
+    env.update({"INGEST_REDIS__URL": settings.redis.url, "INGEST_REDIS__PREFIX": settings.redis.prefix,
+                "INGEST_EMBEDDED__STATE_DIR": str(tmp_path)})
+    out = subprocess.run([sys.executable, "-m", "ingest.cli", "feeds", "status", "--feeds", str(registry), "--json"],
+                         capture_output=True, text=True, env=env, check=True).stdout
+    status = {row["id"]: row for row in json.loads(out)}
+    assert status["healthy"]["state"] == "ok" and status["healthy"]["entries_queued"] == 3
+    assert status["busy"]["state"] == "failing" and status["busy"]["consecutive_failures"] == 1
+    assert status["gone"]["state"] == "dead" and status["gone"]["enabled"] is False

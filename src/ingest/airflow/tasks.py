@@ -48,7 +48,7 @@ def poll_shard(shard: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     feeds = [FeedSource.model_validate(row) for row in shard]
     rt = build_runtime(load_settings())
     try:
-        report = poll_feeds(rt, feeds)
+        report = poll_feeds(rt, feeds, datetime.now(UTC), due_only=True)
     finally:
         rt.http.close()
     return {**report.as_dict(), "feeds": len(feeds), "queued": report.counts["poll/queued"]}

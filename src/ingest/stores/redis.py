@@ -188,24 +188,18 @@ class RedisDedupStore:
 
 
 class RedisFeedStateStore:
-    """Per-feed poll state (validators and body hash) in one Redis hash per feed."""
+    """Per-feed poll state (validators, body hash, schedule and health) as one JSON value per feed."""
 
     def __init__(self, client: redis.Redis, prefix: str) -> None:
         self.client = client
         self.keys = Keys(prefix)
 
     def get(self, feed_id: str) -> FeedState:
-        raw: Any = self.client.hgetall(self.keys.feed(feed_id))
-        return FeedState(**{k: v for k, v in raw.items() if k in FeedState.model_fields})
+        raw: Any = self.client.get(self.keys.feed(feed_id))
+        return FeedState.model_validate_json(raw) if raw else FeedState()
 
     def put(self, feed_id: str, state: FeedState) -> None:
-        key = self.keys.feed(feed_id)
-        values: Any = {k: str(v) for k, v in state.model_dump().items() if v is not None}
-        pipe = self.client.pipeline()
-        pipe.hdel(key, *FeedState.model_fields)
-        if values:
-            pipe.hset(key, mapping=values)
-        pipe.execute()
+        self.client.set(self.keys.feed(feed_id), state.model_dump_json(exclude_defaults=True))
 
 
 class RedisStats:
