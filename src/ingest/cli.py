@@ -158,7 +158,7 @@ def cmd_feeds(args: argparse.Namespace) -> int:
     from ingest.feeds import dump_feeds, load_feeds, merge_feeds, parse_opml, to_opml
     from ingest.urls import domain_of
 
-    settings = load_settings()
+    settings = resolve_settings()
     path = Path(args.feeds) if args.feeds else settings.feeds.path
     if args.action == "check":
         feeds = load_feeds(path)
@@ -170,7 +170,7 @@ def cmd_feeds(args: argparse.Namespace) -> int:
         print(to_opml(load_feeds(path)), end="")
         return 0
     if args.action == "status":
-        return _feeds_status(load_feeds(path), args.json)
+        return _feeds_status(settings, load_feeds(path), args.json)
     if not args.file:
         raise ConfigError("ingest feeds import needs an OPML file: ingest feeds import FILE.opml")
     imported = parse_opml(_read_bytes(args.file), args.file)
@@ -181,10 +181,9 @@ def cmd_feeds(args: argparse.Namespace) -> int:
     return 0
 
 
-def _feeds_status(feeds: Sequence[FeedSource], as_json: bool) -> int:
+def _feeds_status(settings: Settings, feeds: Sequence[FeedSource], as_json: bool) -> int:
     from ingest.stores.redis import RedisFeedStateStore, RedisStats, build_redis_client
 
-    settings = resolve_settings()
     client = build_redis_client(settings.redis.url)
     store = RedisFeedStateStore(client, settings.redis.prefix)
     per_feed = RedisStats(client, settings.redis.prefix).read_feeds()

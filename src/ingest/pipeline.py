@@ -145,6 +145,7 @@ def poll_feeds(
 @dataclass
 class _Candidate:
     item: QueuedEntry
+    entry_id: str  # article id of the URL the feed gave; the claim is held on it
     article: Article
     text_hash: str
 
@@ -205,7 +206,7 @@ def process_batch(rt: Runtime, consumer: str, now: datetime) -> tuple[int, Repor
             continue
         in_batch[text_hash] = article.article_id
         article = article.model_copy(update={"story_id": decision.story_id})
-        candidates.append(_Candidate(item, article, text_hash))
+        candidates.append(_Candidate(item, doc_id, article, text_hash))
     rt.queue.ack(done)
     if candidates:
         try:
@@ -213,7 +214,7 @@ def process_batch(rt: Runtime, consumer: str, now: datetime) -> tuple[int, Repor
         except Exception:
             # Leave the batch pending and free its URLs at once, so another worker need not wait for the claims.
             for candidate in candidates:
-                rt.dedup.release(article_id(canonical_url(candidate.item.entry.url)), consumer)
+                rt.dedup.release(candidate.entry_id, consumer)
             raise
     rt.record(report)
     return len(items), report
@@ -270,7 +271,7 @@ def _enrich_and_index(rt: Runtime, report: Report, candidates: list[_Candidate],
     acked: list[str] = []
     for candidate, article, outcome in zip(candidates, enriched, outcomes, strict=True):
         feed_id = candidate.item.entry.feed_id
-        entry_id = article_id(canonical_url(candidate.item.entry.url))
+        entry_id = candidate.entry_id
         if outcome.ok:
             rt.dedup.commit(article.article_id, candidate.text_hash)
             if entry_id != article.article_id:
