@@ -104,7 +104,9 @@ def settings(redis_url: str, search_server: tuple[str, str], tmp_path: Path) -> 
     return load_settings(
         redis={"url": redis_url, "prefix": f"t{unique}"},
         elasticsearch={"hosts": [url], "server_mode": mode, "index_prefix": f"news-{unique}"},
-        http={"allow_private": True, "timeout": 5.0, "connect_timeout": 2.0},
+        # Every fixture "site" is the one loopback server: no spacing between requests unless a test asks.
+        http={"allow_private": True, "timeout": 5.0, "connect_timeout": 2.0, "host_min_interval_seconds": 0.0,
+              "host_max_concurrent": 8},
         pipeline={"reclaim_idle_seconds": 3600, "min_text_chars": 200},
         embedded={"state_dir": tmp_path / "state"},
     )

@@ -50,6 +50,8 @@ def resolve_settings() -> Settings:
             settings.elasticsearch.server_mode = "serverless"
         if "INGEST_HTTP__ALLOW_PRIVATE" not in os.environ:
             settings.http.allow_private = True
+        if "INGEST_HTTP__HOST_MIN_INTERVAL_SECONDS" not in os.environ:
+            settings.http.host_min_interval_seconds = 0.1  # the demo's one loopback site stands for many
     return settings
 
 
@@ -200,18 +202,23 @@ def _feeds_status(settings: Settings, feeds: Sequence[FeedSource], as_json: bool
             "consecutive_failures": state.consecutive_failures,
             "failing_since": _iso(state.failing_since),
             "next_poll_at": _iso(state.next_poll_at),
+            "interval_minutes": state.interval_minutes,
+            "entries_per_day": state.entries_per_day,
+            "hint_minutes": state.hint_minutes,
             "entries_queued": per_feed.get(f"{feed.id}/poll/queued", 0),
             "articles_indexed": per_feed.get(f"{feed.id}/index/indexed", 0),
         })
     if as_json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'feed':24} {'state':12} {'last success':20} {'next poll':20} {'fails':>5} {'queued':>6} "
-          f"{'indexed':>7}  last error")
+    print(f"{'feed':24} {'state':12} {'last success':20} {'next poll':20} {'every':>7} {'per day':>7} "
+          f"{'fails':>5} {'queued':>6} {'indexed':>7}  last error")
     for r in rows:
+        every = f"{r['interval_minutes']:.0f}m" if r["interval_minutes"] else "-"
+        rate = f"{r['entries_per_day']:.1f}" if r["entries_per_day"] is not None else "-"
         print(f"{r['id'][:24]:24} {r['state']:12} {(r['last_success_at'] or '-')[:19]:20} "
-              f"{(r['next_poll_at'] or '-')[:19]:20} {r['consecutive_failures']:>5} {r['entries_queued']:>6} "
-              f"{r['articles_indexed']:>7}  {r['last_error'] or ''}")
+              f"{(r['next_poll_at'] or '-')[:19]:20} {every:>7} {rate:>7} {r['consecutive_failures']:>5} "
+              f"{r['entries_queued']:>6} {r['articles_indexed']:>7}  {r['last_error'] or ''}")
     return 0
 
 

@@ -39,9 +39,23 @@ class HttpSettings(BaseModel):
     connect_timeout: float = 5.0
     max_bytes: int = 5_000_000
     max_redirects: int = 5
-    user_agent: str = "ingest-news-bot/0.1 (+https://example.org/ingest-bot)"
+    # A whole response must arrive within this many seconds, however slowly the server trickles it.
+    total_timeout: float = 60.0
+    user_agent: str = "ingest-news-bot/0.1"
+    # Where a site owner reads who we are and how to reach us; sent in the User-Agent as "(+URL)".
+    contact_url: str = "https://example.org/ingest-bot"
     # Loopback and private addresses are refused unless this is set (tests and the demo set it).
     allow_private: bool = False
+    # Politeness per host, shared by every worker through Redis: at most this many requests in flight,
+    # and request starts spaced by at least the minimum interval (a token bucket of `host_burst` tokens).
+    host_max_concurrent: int = Field(default=2, ge=1)
+    host_min_interval_seconds: float = Field(default=1.0, ge=0)
+    host_burst: int = Field(default=1, ge=1)
+    # A request that cannot get its host's turn within this many seconds is left for a later run.
+    host_max_wait_seconds: float = Field(default=60.0, ge=0)
+    # robots.txt is honoured for article pages (not for feeds, which are subscribed to on purpose).
+    respect_robots: bool = True
+    robots_cache_hours: float = 24.0
 
 
 class PipelineSettings(BaseModel):
@@ -63,7 +77,12 @@ class NlpSettings(BaseModel):
 class FeedSettings(BaseModel):
     path: Path = PACKAGE_DIR / "demo_data" / "feeds.yaml"
     shards: int = 4
+    # Polled this often until the feed's publishing rate is known; then the interval adapts between the bounds.
     interval_minutes: int = 15
+    min_interval_minutes: int = Field(default=5, ge=1)
+    max_interval_minutes: int = Field(default=240, ge=1)
+    # Feeds fetched at once inside one shard (each still waits for its host's turn).
+    concurrency: int = Field(default=50, ge=1)
     max_backoff_minutes: int = 24 * 60
     disable_after_hours: int = 72
 

@@ -4,8 +4,13 @@
 decompressed on the fly); ``{base}`` in a served file is replaced by the server's own base URL so feeds can
 link to pages on it. A few routes misbehave on purpose for tests: ``/status/<code>``,
 ``/retry-after/<seconds>/<code>``, ``/redirect-loop``,
-``/slow/<seconds>``, ``/big/<bytes>``, ``/binary``. Files carry ``ETag``/``Last-Modified`` and answer conditional
-requests with 304, except under ``/no-validators/…`` (a server that ignores them).
+``/slow/<seconds>``, ``/big/<bytes>``, ``/binary``, ``/trickle/<bytes>/<seconds>`` (a slow-loris answer: one
+byte every so often). Files carry ``ETag``/``Last-Modified`` and answer conditional
+requests with 304, except under ``/no-validators/…`` (a server that ignores them); under
+``/max-age/<seconds>/…`` they also carry ``Cache-Control: max-age``.
+
+Every request is logged (``server.log``: start and end times, path, Host and User-Agent), so tests check
+politeness from the server's side.
 """
 
 from __future__ import annotations
@@ -16,12 +21,22 @@ import gzip
 import hashlib
 import threading
 import time
+from dataclasses import dataclass
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 _TYPES = {".xml": "application/xml", ".rss": "application/rss+xml", ".atom": "application/atom+xml",
           ".html": "text/html; charset=utf-8", ".json": "application/json", ".txt": "text/plain"}
+
+
+@dataclass(frozen=True)
+class Request:
+    start: float
+    end: float
+    path: str
+    host: str
+    user_agent: str
 
 
 class FixtureServer(ThreadingHTTPServer):
@@ -31,6 +46,8 @@ class FixtureServer(ThreadingHTTPServer):
         super().__init__((host, port), _Handler)
         self.root = root
         self.hits: list[str] = []
+        self.log: list[Request] = []
+        self.robots_status: int | None = None  # set to answer /robots.txt with this status instead of the file
 
     @property
     def base_url(self) -> str:
@@ -54,10 +71,20 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
+        start = time.time()
         path = self.path.split("?", 1)[0]
         self.server.hits.append(path)
+        try:
+            self._answer(path)
+        finally:
+            self.server.log.append(Request(start, time.time(), path, self.headers.get("Host", ""),
+                                           self.headers.get("User-Agent", "")))
+
+    def _answer(self, path: str) -> None:
         parts = [p for p in path.split("/") if p]
-        if parts[:1] == ["status"] and len(parts) == 2:
+        if parts == ["robots.txt"] and self.server.robots_status:
+            self._send(self.server.robots_status, b"unavailable", "text/plain")
+        elif parts[:1] == ["status"] and len(parts) == 2:
             self._send(int(parts[1]), b"status page", "text/plain")
         elif parts[:1] == ["retry-after"] and len(parts) == 3:
             self._send(int(parts[2]), b"busy", "text/plain", {"Retry-After": parts[1]})
@@ -70,12 +97,29 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, b"<html><body>late</body></html>", "text/html")
         elif parts[:1] == ["big"] and len(parts) == 2:
             self._send(200, b"<html><body>" + b"x" * int(parts[1]) + b"</body></html>", "text/html")
+        elif parts[:1] == ["trickle"] and len(parts) == 3:
+            self._trickle(int(parts[1]), float(parts[2]))
         elif parts == ["binary"]:
             self._send(200, b"%PDF-1.4\n" + bytes(range(256)) * 8, "application/pdf")
         else:
             self._serve_file(parts)
 
+    def _trickle(self, size: int, every: float) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/rss+xml")
+        self.send_header("Content-Length", str(size))
+        self.end_headers()
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            for _ in range(size):
+                self.wfile.write(b" ")
+                self.wfile.flush()
+                time.sleep(every)
+
     def _serve_file(self, parts: list[str]) -> None:
+        cache: dict[str, str] = {}
+        if parts[:1] == ["max-age"] and len(parts) > 2:
+            cache = {"Cache-Control": f"max-age={parts[1]}"}
+            parts = parts[2:]
         validators = parts[:1] != ["no-validators"]
         parts = parts if validators else parts[1:]
         if not parts or any(p in ("..", ".") for p in parts):
@@ -92,11 +136,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         body = body.replace(b"{base}", self.server.base_url.encode())
         if not validators:  # a server that ignores conditional requests
-            self._send(200, body, _TYPES.get(target.suffix, "application/octet-stream"))
+            self._send(200, body, _TYPES.get(target.suffix, "application/octet-stream"), cache)
             return
         etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
         modified = formatdate((zipped if not target.is_file() else target).stat().st_mtime, usegmt=True)
-        extra = {"ETag": etag, "Last-Modified": modified}
+        extra = {"ETag": etag, "Last-Modified": modified, **cache}
         if self.headers.get("If-None-Match") == etag or (
             "If-None-Match" not in self.headers and self.headers.get("If-Modified-Since") == modified
         ):

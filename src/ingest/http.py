@@ -1,53 +1,149 @@
-"""The one HTTP client of the pipeline: timeouts, a size cap, a user agent, redirects followed by hand
-so every hop is checked, and a guard against private and loopback addresses."""
+"""The one HTTP client of the pipeline: timeouts (per read and per response), a size cap, a user agent with
+a contact URL, redirects followed by hand so every hop is checked and waits for its host's turn, and a guard
+that checks the address every connection is really opened to (after DNS, so a name that resolves to a
+private address is refused however it was reached).
+
+Feeds are fetched with the async client (:func:`fetch_url_async`, many feeds at once inside a shard);
+article pages with the sync one (:func:`fetch_url`). Both share every rule below.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
+import re
 import socket
+import time
+import typing
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from ingest.config import HttpSettings
 from ingest.errors import PermanentError, TransientError
 from ingest.models import Page
+from ingest.politeness import host_turn, host_turn_async
+from ingest.stores.base import HostLimiter
 
 logger = logging.getLogger(__name__)
 
 _REDIRECTS = {301, 302, 303, 307, 308}
+HOST_PAUSE_MAX_SECONDS = 600.0
+_MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
+_SocketOptions = Iterable[tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]]
+
+
+def user_agent(settings: HttpSettings) -> str:
+    """``name/version (+contact URL)``: what a site owner sees in their logs and robots.txt matches on."""
+    return f"{settings.user_agent} (+{settings.contact_url})" if settings.contact_url else settings.user_agent
 
 
 def build_http_client(settings: HttpSettings) -> httpx.Client:
-    """A ready client; callers pass it to :func:`fetch_url` and close it when done."""
-    timeout = httpx.Timeout(settings.timeout, connect=settings.connect_timeout)
-    return httpx.Client(
-        timeout=timeout,
-        follow_redirects=False,
-        headers={"User-Agent": settings.user_agent, "Accept-Encoding": "gzip, deflate"},
-    )
+    """A ready sync client; callers pass it to :func:`fetch_url` and close it when done."""
+    transport = httpx.HTTPTransport(trust_env=False)
+    transport._pool = httpcore.ConnectionPool(network_backend=_GuardedBackend(settings.allow_private))
+    return httpx.Client(transport=transport, trust_env=False, **_client_options(settings))
 
 
-def check_address(url: str, allow_private: bool) -> None:
-    """Raise ``PermanentError`` when the URL is not http(s) or resolves to a non-public address."""
+def build_async_http_client(settings: HttpSettings) -> httpx.AsyncClient:
+    """A ready async client (open it inside the event loop that uses it), for :func:`fetch_url_async`."""
+    transport = httpx.AsyncHTTPTransport(trust_env=False)
+    transport._pool = httpcore.AsyncConnectionPool(network_backend=_GuardedAsyncBackend(settings.allow_private))
+    return httpx.AsyncClient(transport=transport, trust_env=False, **_client_options(settings))
+
+
+def _client_options(settings: HttpSettings) -> dict[str, typing.Any]:
+    return {
+        "timeout": httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
+        "follow_redirects": False,
+        "headers": {"User-Agent": user_agent(settings), "Accept-Encoding": "gzip, deflate"},
+    }
+
+
+def check_url(url: str) -> str:
+    """The host of an http(s) URL; ``PermanentError('bad_url')`` for anything else."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise PermanentError("bad_url", url, "only http and https URLs with a host are fetched")
-    if allow_private:
-        return
-    try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 80, proto=socket.IPPROTO_TCP)
-    except socket.gaierror as e:
-        raise TransientError("dns_error", url, str(e)) from e
-    for info in infos:
-        ip = ipaddress.ip_address(info[4][0])
-        if not ip.is_global:
-            raise PermanentError(
-                "private_address", url, f"{ip} is not a public address; set INGEST_HTTP__ALLOW_PRIVATE=true to allow"
-            )
+    return parts.hostname
+
+
+def check_ip(host: str, address: str, allow_private: bool) -> None:
+    """``PermanentError('private_address')`` unless ``address`` is public (or private ones are allowed)."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if not ip.is_global and not allow_private:
+        raise PermanentError(
+            "private_address", host, f"{host} is at {ip}, not a public address; "
+            "set INGEST_HTTP__ALLOW_PRIVATE=true to allow it"
+        )
+
+
+def _checked_addresses(host: str, infos: list[typing.Any], allow_private: bool) -> list[str]:
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    for address in addresses:  # one private answer refuses the name: DNS rebinding mixes them
+        check_ip(host, address, allow_private)
+    return addresses
+
+
+class _GuardedBackend(httpcore.SyncBackend):
+    """Resolves the host itself, checks every address, and connects to a checked one (TLS still uses the
+    name), so the address used is the address checked."""
+
+    def __init__(self, allow_private: bool) -> None:
+        self.allow_private = allow_private
+
+    def connect_tcp(
+        self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+        socket_options: _SocketOptions | None = None,
+    ) -> httpcore.NetworkStream:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as e:
+            raise TransientError("dns_error", host, str(e)) from e
+        error: Exception | None = None
+        for address in _checked_addresses(host, infos, self.allow_private):
+            try:
+                return super().connect_tcp(address, port, timeout, local_address, socket_options)
+            except httpcore.ConnectError as e:
+                error = e
+        raise error or httpcore.ConnectError(f"no address for {host}")
+
+
+class _GuardedAsyncBackend(httpcore.AsyncNetworkBackend):
+    """The async twin of :class:`_GuardedBackend`."""
+
+    def __init__(self, allow_private: bool) -> None:
+        self.allow_private = allow_private
+        self._backend = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+        socket_options: _SocketOptions | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as e:
+            raise TransientError("dns_error", host, str(e)) from e
+        error: Exception | None = None
+        for address in _checked_addresses(host, infos, self.allow_private):
+            try:
+                return await self._backend.connect_tcp(address, port, timeout, local_address, socket_options)
+            except httpcore.ConnectError as e:
+                error = e
+        raise error or httpcore.ConnectError(f"no address for {host}")
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: _SocketOptions | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        raise PermanentError("bad_url", path, "unix sockets are not fetched")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._backend.sleep(seconds)
 
 
 def fetch_url(
@@ -56,39 +152,31 @@ def fetch_url(
     settings: HttpSettings,
     accept: str = "*/*",
     headers: dict[str, str] | None = None,
+    limiter: HostLimiter | None = None,
 ) -> Page:
-    """GET a URL within the size cap, following redirects; errors carry a reason. A 304 answer to
-    conditional ``headers`` comes back as a ``Page`` with status 304 and no body."""
+    """GET a URL within the size cap and the response deadline, following redirects, each hop waiting for its
+    host's turn when a ``limiter`` is given; errors carry a reason. A 304 answer to conditional ``headers``
+    comes back as a ``Page`` with status 304 and no body."""
     current = url
     request_headers = {"Accept": accept, **(headers or {})}
+    deadline = time.monotonic() + settings.total_timeout
     for _hop in range(settings.max_redirects + 1):
-        check_address(current, settings.allow_private)
+        host = check_url(current)
         try:
-            with client.stream("GET", current, headers=request_headers) as response:
-                if response.status_code in _REDIRECTS and "location" in response.headers:
+            with (
+                host_turn(limiter, host, settings.host_max_wait_seconds, current),
+                client.stream("GET", current, headers=request_headers) as response,
+            ):
+                if _redirect(response):
                     current = urljoin(current, response.headers["location"])
                     continue
-                _raise_for_status(response, url)
-                declared = int(response.headers.get("content-length") or 0)
-                if declared > settings.max_bytes:
-                    raise PermanentError("too_large", url, f"{declared} bytes > cap {settings.max_bytes}")
-                chunks: list[bytes] = []
-                size = 0
+                _raise_for_status(response, url, limiter, host)
+                body = _Body(url, settings, response)
                 for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > settings.max_bytes:
-                        raise PermanentError("too_large", url, f"more than the cap of {settings.max_bytes} bytes")
-                    chunks.append(chunk)
-                return Page(
-                    url=url,
-                    final_url=str(response.url),
-                    status=response.status_code,
-                    content_type=response.headers.get("content-type", "").split(";")[0].strip().lower(),
-                    body=b"".join(chunks),
-                    encoding=response.charset_encoding,
-                    etag=response.headers.get("etag"),
-                    last_modified=response.headers.get("last-modified"),
-                )
+                    body.add(chunk)
+                    if time.monotonic() > deadline:
+                        raise _too_slow(url, settings)
+                return body.page()
         except httpx.TimeoutException as e:
             raise TransientError("timeout", url, type(e).__name__) from e
         except httpx.TransportError as e:
@@ -96,12 +184,95 @@ def fetch_url(
     raise PermanentError("too_many_redirects", url, f"more than {settings.max_redirects} redirects")
 
 
-def _raise_for_status(response: httpx.Response, url: str) -> None:
+async def fetch_url_async(
+    client: httpx.AsyncClient,
+    url: str,
+    settings: HttpSettings,
+    accept: str = "*/*",
+    headers: dict[str, str] | None = None,
+    limiter: HostLimiter | None = None,
+) -> Page:
+    """:func:`fetch_url` for the async client (the deadline is enforced by the event loop)."""
+    current = url
+    request_headers = {"Accept": accept, **(headers or {})}
+    try:
+        async with asyncio.timeout(settings.total_timeout):
+            for _hop in range(settings.max_redirects + 1):
+                host = check_url(current)
+                async with (
+                    host_turn_async(limiter, host, settings.host_max_wait_seconds, current),
+                    client.stream("GET", current, headers=request_headers) as response,
+                ):
+                    if _redirect(response):
+                        current = urljoin(current, response.headers["location"])
+                        continue
+                    _raise_for_status(response, url, limiter, host)
+                    body = _Body(url, settings, response)
+                    async for chunk in response.aiter_bytes():
+                        body.add(chunk)
+                    return body.page()
+    except TimeoutError as e:
+        raise _too_slow(url, settings) from e
+    except httpx.TimeoutException as e:
+        raise TransientError("timeout", url, type(e).__name__) from e
+    except httpx.TransportError as e:
+        raise TransientError("connection_error", url, str(e) or type(e).__name__) from e
+    raise PermanentError("too_many_redirects", url, f"more than {settings.max_redirects} redirects")
+
+
+def _redirect(response: httpx.Response) -> bool:
+    return response.status_code in _REDIRECTS and "location" in response.headers
+
+
+def _too_slow(url: str, settings: HttpSettings) -> TransientError:
+    return TransientError("timeout", url, f"the response took more than {settings.total_timeout:g} s")
+
+
+class _Body:
+    """Collects a response body within the size cap and turns it into a ``Page``."""
+
+    def __init__(self, url: str, settings: HttpSettings, response: httpx.Response) -> None:
+        self.url, self.cap, self.response = url, settings.max_bytes, response
+        declared = int(response.headers.get("content-length") or 0)
+        if declared > self.cap:
+            raise PermanentError("too_large", url, f"{declared} bytes > cap {self.cap}")
+        self.chunks: list[bytes] = []
+        self.size = 0
+
+    def add(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.cap:
+            raise PermanentError("too_large", self.url, f"more than the cap of {self.cap} bytes")
+        self.chunks.append(chunk)
+
+    def page(self) -> Page:
+        headers = self.response.headers
+        return Page(
+            url=self.url,
+            final_url=str(self.response.url),
+            status=self.response.status_code,
+            content_type=headers.get("content-type", "").split(";")[0].strip().lower(),
+            body=b"".join(self.chunks),
+            encoding=self.response.charset_encoding,
+            etag=headers.get("etag"),
+            last_modified=headers.get("last-modified"),
+            max_age=cache_lifetime(headers.get("cache-control"), headers.get("expires"), headers.get("date")),
+        )
+
+
+def _raise_for_status(response: httpx.Response, url: str, limiter: HostLimiter | None, host: str) -> None:
     status = response.status_code
     if status < 400:
         return
     if status == 429 or status >= 500:
         retry_after = parse_retry_after(response.headers.get("retry-after"))
+        pause = retry_after if retry_after is not None else (60.0 if status == 429 else None)
+        if limiter is not None and pause is not None and status in (429, 503):
+            # The host said it is overloaded (429, or 503 with a Retry-After): every worker leaves it alone
+            # for a while, not only this URL (whose own schedule honours the whole Retry-After). One answer
+            # pauses a host for a poll cycle at most, so one misconfigured URL cannot stall a publisher's
+            # other feeds for hours.
+            limiter.penalize(host, min(pause, HOST_PAUSE_MAX_SECONDS))
         raise TransientError("http_5xx" if status >= 500 else "http_429", url, f"HTTP {status}", retry_after)
     raise PermanentError("http_4xx", url, f"HTTP {status}")
 
@@ -113,10 +284,32 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     value = value.strip()
     if value.isdigit():
         return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    when = _http_date(value)
+    if when is None:
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def cache_lifetime(cache_control: str | None, expires: str | None, date: str | None = None) -> float | None:
+    """How long the server says the response stays fresh, in seconds (``max-age``, else ``Expires`` minus
+    ``Date``); ``None`` when it says nothing useful (``no-cache``, ``no-store``, absent, in the past)."""
+    if cache_control:
+        if re.search(r"no-(?:cache|store)", cache_control, re.IGNORECASE):
+            return None
+        match = _MAX_AGE.search(cache_control)
+        if match:
+            return float(match.group(1)) or None
+    expires_at = _http_date(expires) if expires else None
+    if expires_at is None:
+        return None
+    served_at = (_http_date(date) if date else None) or datetime.now(UTC)
+    seconds = (expires_at - served_at).total_seconds()
+    return seconds if seconds > 0 else None
+
+
+def _http_date(value: str) -> datetime | None:
+    try:
+        when = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)

@@ -51,6 +51,8 @@ class Page(Record):
     encoding: str | None = None
     etag: str | None = None
     last_modified: str | None = None
+    # Seconds the server says the response stays fresh (Cache-Control max-age or Expires), if it says.
+    max_age: float | None = None
 
 
 class FeedState(Record):
@@ -66,6 +68,11 @@ class FeedState(Record):
     consecutive_failures: int = 0
     next_poll_at: datetime | None = None
     disabled: bool = False
+    # The adaptive schedule: the interval in use, the publishing rate seen in the feed, and the feed's own
+    # hint (RSS ttl, sy:updatePeriod/updateFrequency) in minutes.
+    interval_minutes: float | None = None
+    entries_per_day: float | None = None
+    hint_minutes: float | None = None
 
 
 class Extracted(Record):

@@ -3,8 +3,9 @@ the CLI and the DAG tasks both call these functions."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,12 +18,21 @@ from ingest.dedup import Decision, content_hash, decide
 from ingest.enrich import NerModels, enrich_articles
 from ingest.errors import PermanentError, StageError, TransientError
 from ingest.extract import extract_article
-from ingest.http import fetch_url
+from ingest.http import build_async_http_client, fetch_url
 from ingest.index import to_document
 from ingest.models import Article, Extracted, FeedEntry, FeedSource, FeedState, Source
 from ingest.poll import poll_feed
+from ingest.robots import check_robots
 from ingest.schedule import after_failure, after_success, is_due
-from ingest.stores.base import ArticleSink, DedupStore, FeedStateStore, PendingQueue, QueuedEntry
+from ingest.stores.base import (
+    ArticleSink,
+    DedupStore,
+    FeedStateStore,
+    HostLimiter,
+    PendingQueue,
+    QueuedEntry,
+    RobotsCache,
+)
 from ingest.urls import article_id, canonical_url, domain_of
 
 logger = logging.getLogger(__name__)
@@ -41,6 +51,8 @@ class Runtime:
     http: httpx.Client
     models: NerModels
     feed_state: FeedStateStore | None = None
+    limiter: HostLimiter | None = None
+    robots: RobotsCache | None = None
     stats: Any = None  # a RedisStats, when counters are kept for operators
 
     def record(self, report: Report) -> None:
@@ -89,54 +101,84 @@ def poll_feeds(
     rt: Runtime, feeds: Iterable[FeedSource], now: datetime | None = None, due_only: bool = False
 ) -> Report:
     """Read every feed (or, with ``due_only``, those whose next poll time has come) and queue the entries not
-    seen before. A failing feed is counted and backed off, not fatal; one failing for days is disabled."""
+    seen before. A failing feed is counted and backed off, not fatal; one failing for days is disabled.
+
+    Feeds are fetched concurrently (``feeds.concurrency`` at once), each host's feeds in at most
+    ``http.host_max_concurrent`` lanes, every request waiting for its host's turn in the shared limiter.
+    """
     report = Report()
-    now = now or datetime.now(UTC)
-    for feed in feeds:
-        if not feed.enabled:
-            report.count("poll/feed_disabled", feed_id=feed.id)
-            continue
-        state = rt.feed_state.get(feed.id) if rt.feed_state else FeedState()
-        if due_only and not is_due(state, now):
-            report.count("poll/feed_dead" if state.disabled else "poll/not_due", feed_id=feed.id)
-            continue
-        try:
-            parsed = poll_feed(rt.http, feed, rt.settings.http, state)
-        except StageError as e:
-            report.count(f"poll/{e.reason}", feed_id=feed.id)
-            report.errors.append(f"feed {feed.id}: {e}")
-            logger.warning("feed %s failed: %s", feed.id, e)
-            if rt.feed_state is not None:
-                failed = after_failure(state, feed, e, now, rt.settings.feeds)
-                if failed.disabled and not state.disabled:
-                    report.count("poll/feed_dead", feed_id=feed.id)
-                    report.errors.append(f"feed {feed.id}: failing since {failed.failing_since}; disabled until "
-                                         "it is fixed (`ingest feeds status` lists it)")
-                rt.feed_state.put(feed.id, failed)
-            continue
-        entries = parsed.entries
-        report.count("poll/feeds_ok", feed_id=feed.id)
-        if parsed.status != "parsed":
-            report.count(f"poll/{parsed.status}", feed_id=feed.id)
-        report.count("poll/entries", len(entries), feed_id=feed.id)
-        if parsed.skipped_without_link:
-            report.count("poll/entry_without_link", parsed.skipped_without_link, feed_id=feed.id)
-        fresh: list[tuple[str, FeedEntry]] = []
-        for entry in entries:
-            doc_id = article_id(canonical_url(entry.url))
-            if rt.dedup.is_seen(doc_id):
-                report.count("poll/already_indexed", feed_id=feed.id)
-            else:
-                fresh.append((doc_id, entry))
-        queued = rt.queue.enqueue(fresh)
-        report.count("poll/queued", queued, feed_id=feed.id)
-        if len(fresh) > queued:
-            report.count("poll/already_queued", len(fresh) - queued, feed_id=feed.id)
-        if rt.feed_state is not None:
-            # Remembered only now that the entries are on the stream: a crash before this re-reads the feed.
-            rt.feed_state.put(feed.id, after_success(parsed.state or state, feed, now, rt.settings.feeds))
+    asyncio.run(_poll_all(rt, list(feeds), now or datetime.now(UTC), due_only, report))
     rt.record(report)
     return report
+
+
+async def _poll_all(rt: Runtime, feeds: list[FeedSource], now: datetime, due_only: bool, report: Report) -> None:
+    by_host: dict[str, deque[FeedSource]] = {}
+    for feed in feeds:
+        by_host.setdefault(domain_of(feed.url), deque()).append(feed)
+    slots = asyncio.Semaphore(rt.settings.feeds.concurrency)
+    async with build_async_http_client(rt.settings.http) as client:
+
+        async def lane(queue: deque[FeedSource]) -> None:
+            while queue:
+                feed = queue.popleft()
+                async with slots:
+                    await _poll_one(rt, client, feed, now, due_only, report)
+
+        lanes = [lane(queue) for queue in by_host.values()
+                 for _ in range(min(len(queue), rt.settings.http.host_max_concurrent))]
+        await asyncio.gather(*lanes)
+
+
+async def _poll_one(
+    rt: Runtime, client: httpx.AsyncClient, feed: FeedSource, now: datetime, due_only: bool, report: Report
+) -> None:
+    if not feed.enabled:
+        report.count("poll/feed_disabled", feed_id=feed.id)
+        return
+    state = rt.feed_state.get(feed.id) if rt.feed_state else FeedState()
+    if due_only and not is_due(state, now):
+        report.count("poll/feed_dead" if state.disabled else "poll/not_due", feed_id=feed.id)
+        return
+    try:
+        parsed = await poll_feed(client, feed, rt.settings.http, state, rt.limiter, now)
+    except StageError as e:
+        report.count(f"poll/{e.reason}", feed_id=feed.id)
+        if e.reason == "host_busy":
+            return  # not the feed's fault: it stays due and is polled by a later run
+        report.errors.append(f"feed {feed.id}: {e}")
+        logger.warning("feed %s failed: %s", feed.id, e)
+        if rt.feed_state is not None:
+            failed = after_failure(state, feed, e, now, rt.settings.feeds)
+            if failed.disabled and not state.disabled:
+                report.count("poll/feed_dead", feed_id=feed.id)
+                report.errors.append(f"feed {feed.id}: failing since {failed.failing_since}; disabled until "
+                                     "it is fixed (`ingest feeds status` lists it)")
+            rt.feed_state.put(feed.id, failed)
+        return
+    entries = parsed.entries
+    report.count("poll/feeds_ok", feed_id=feed.id)
+    if parsed.status != "parsed":
+        report.count(f"poll/{parsed.status}", feed_id=feed.id)
+    report.count("poll/entries", len(entries), feed_id=feed.id)
+    if parsed.skipped_without_link:
+        report.count("poll/entry_without_link", parsed.skipped_without_link, feed_id=feed.id)
+    fresh: list[tuple[str, FeedEntry]] = []
+    ids = [article_id(canonical_url(entry.url)) for entry in entries]
+    for doc_id, entry, seen in zip(ids, entries, rt.dedup.seen_many(ids), strict=True):
+        if seen:
+            report.count("poll/already_indexed", feed_id=feed.id)
+        else:
+            fresh.append((doc_id, entry))
+    queued = rt.queue.enqueue(fresh)
+    report.count("poll/queued", queued, feed_id=feed.id)
+    if len(fresh) > queued:
+        report.count("poll/already_queued", len(fresh) - queued, feed_id=feed.id)
+    if rt.feed_state is not None:
+        # Remembered only now that the entries are on the stream: a crash before this re-reads the feed.
+        done = after_success(parsed.state or state, feed, now, rt.settings.feeds,
+                             changed=parsed.status == "parsed", max_age=parsed.max_age)
+        rt.feed_state.put(feed.id, done)
 
 
 # ---------------------------------------------------------------- process
@@ -254,7 +296,10 @@ def build_article(entry: FeedEntry, extracted: Extracted, fetched_at: datetime) 
 
 
 def _fetch_and_extract(rt: Runtime, entry: FeedEntry) -> Extracted:
-    page = fetch_url(rt.http, entry.url, rt.settings.http, accept="text/html,application/xhtml+xml")
+    if rt.robots is not None and rt.settings.http.respect_robots:
+        check_robots(rt.http, entry.url, rt.settings.http, rt.robots, rt.limiter)
+    page = fetch_url(rt.http, entry.url, rt.settings.http, accept="text/html,application/xhtml+xml",
+                     limiter=rt.limiter)
     if page.content_type not in HTML_TYPES:
         raise PermanentError("not_html", entry.url, f"content type {page.content_type}")
     return extract_article(page.body, page.final_url, rt.settings.pipeline.min_text_chars)

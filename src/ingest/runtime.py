@@ -10,17 +10,23 @@ from ingest.stores.elasticsearch import ElasticsearchSink, build_es_client, chec
 from ingest.stores.redis import (
     RedisDedupStore,
     RedisFeedStateStore,
+    RedisHostLimiter,
     RedisPendingQueue,
+    RedisRobotsCache,
     RedisStats,
     build_redis_client,
 )
 
 
-def build_runtime(settings: Settings, models: NerModels | None = None) -> Runtime:
-    """Connect to Redis and the search server (failing fast with a clear error) and wire the stores."""
+def build_runtime(settings: Settings, models: NerModels | None = None, search: bool = True) -> Runtime:
+    """Connect to Redis and the search server (failing fast with a clear error) and wire the stores.
+
+    ``search=False`` skips the search-server check, for workers that only poll feeds.
+    """
     redis_client = build_redis_client(settings.redis.url)
     es = build_es_client(settings.elasticsearch)
-    check_search_server(es, ", ".join(settings.elasticsearch.hosts))
+    if search:
+        check_search_server(es, ", ".join(settings.elasticsearch.hosts))
     prefix = settings.redis.prefix
     return Runtime(
         settings=settings,
@@ -33,4 +39,14 @@ def build_runtime(settings: Settings, models: NerModels | None = None) -> Runtim
         http=build_http_client(settings.http),
         models=models or NerModels(settings.nlp),
         stats=RedisStats(redis_client, prefix),
+        limiter=RedisHostLimiter(
+            redis_client, prefix, settings.http.host_min_interval_seconds, settings.http.host_max_concurrent,
+            settings.http.host_burst, lease_seconds=settings.http.total_timeout * 2,
+        ),
+        robots=RedisRobotsCache(redis_client, prefix, settings.http.robots_cache_hours * 3600),
     )
+
+
+def build_poll_runtime(settings: Settings) -> Runtime:
+    """A runtime for polling only: Redis, no search server needed."""
+    return build_runtime(settings, search=False)

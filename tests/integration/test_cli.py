@@ -34,6 +34,7 @@ def settings_env(settings: Settings, tmp_path: Path) -> dict[str, str]:
         "INGEST_ELASTICSEARCH__SERVER_MODE": settings.elasticsearch.server_mode,
         "INGEST_ELASTICSEARCH__INDEX_PREFIX": settings.elasticsearch.index_prefix,
         "INGEST_HTTP__ALLOW_PRIVATE": "true",
+        "INGEST_HTTP__HOST_MIN_INTERVAL_SECONDS": "0",
         "INGEST_EMBEDDED__STATE_DIR": str(tmp_path / "state"),
     }
 

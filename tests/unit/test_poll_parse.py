@@ -220,3 +220,30 @@ def test_demo_feed_entry_fields() -> None:
     assert first.tags == ("International",)
     assert first.summary is not None
     assert first.summary.startswith("Une attaque de drone ukrainienne")
+
+
+def test_feed_hints_are_read_from_real_feeds() -> None:
+    from ingest.poll import read_feed
+
+    cnn = (shared_fixtures() / "feeds" / "mediacloud" / "real-cnn.rss").read_bytes()
+    assert read_feed(cnn, FeedSource(id="cnn", url="https://cnn.example/rss", name="cnn")).hint_minutes == 10
+    sy = (b'<?xml version="1.0"?><rss version="2.0" xmlns:sy="http://purl.org/rss/1.0/modules/syndication/">'
+          b"<channel><title>t</title><sy:updatePeriod>daily</sy:updatePeriod><sy:updateFrequency>4"
+          b"</sy:updateFrequency><item><title>a</title><link>http://example.org/a</link></item></channel></rss>")
+    assert read_feed(sy, FeedSource(id="sy", url="https://x.example/rss", name="sy")).hint_minutes == 360
+
+
+def test_entity_expansion_in_a_feed_stays_small() -> None:
+    """A billion-laughs DOCTYPE: feedparser drops the entity declarations, nothing is expanded."""
+    import resource
+    import time
+
+    levels = "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10))
+    bomb = (f'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY l0 "lol">{levels}]><rss version="2.0"><channel>'
+            "<title>&l9;</title><item><title>&l9;</title><link>http://example.org/a</link></item></channel></rss>")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    entries = parse_feed(bomb.encode(), FeedSource(id="b", url="https://x.example/rss", name="b"))
+    assert time.perf_counter() - started < 1
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 50_000  # KiB
+    assert [len(e.title or "") < 20 for e in entries] == [True]

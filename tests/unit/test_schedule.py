@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from ingest.config import FeedSettings
 from ingest.errors import PermanentError, TransientError
 from ingest.http import parse_retry_after
@@ -61,3 +63,56 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after("Mon, 23 Nov 2026 12:10:00 GMT", now=NOW) == 600
     assert parse_retry_after("Mon, 23 Nov 2026 11:00:00 GMT", now=NOW) == 0
     assert parse_retry_after("soon") is None and parse_retry_after(None) is None
+
+
+def test_publishing_rate_from_entry_dates() -> None:
+    from ingest.schedule import publishing_rate
+
+    hourly = [NOW - timedelta(hours=h) for h in range(10)]  # a window on a busy stream: measured over 9 h
+    assert publishing_rate(hourly, NOW) == pytest.approx(10 / (9 / 24), rel=1e-3)
+    weekly = [NOW - timedelta(days=d) for d in (1, 3, 5, 9, 20)]  # reaches past the week: 3 in 7 days
+    assert publishing_rate(weekly, NOW) == pytest.approx(3 / 7, abs=1e-3)
+    assert publishing_rate([NOW - timedelta(days=30)], NOW) == 0.0
+    assert publishing_rate([None, None], NOW) is None
+    assert publishing_rate([NOW - timedelta(minutes=1)], NOW) == 24.0  # one fresh entry: at least an hour
+    assert publishing_rate([NOW + timedelta(days=2)], NOW) is None  # future dates are not evidence
+
+
+def test_adaptive_interval_bounds_hints_and_stretching() -> None:
+    from ingest.schedule import feed_hint_minutes, next_interval_minutes
+
+    s = FeedSettings(interval_minutes=15, min_interval_minutes=5, max_interval_minutes=240)
+    assert next_interval_minutes(FeedState(), FEED, s, changed=True, max_age=None) == 15  # rate unknown
+    busy = FeedState(entries_per_day=48)
+    assert next_interval_minutes(busy, FEED, s, changed=True, max_age=None) == 30
+    assert next_interval_minutes(FeedState(entries_per_day=1000), FEED, s, changed=True, max_age=None) == 5
+    assert next_interval_minutes(FeedState(entries_per_day=0.5), FEED, s, changed=True, max_age=None) == 240
+    assert next_interval_minutes(FeedState(entries_per_day=0), FEED, s, changed=True, max_age=None) == 240
+    # Nothing new stretches the interval in use by half, up to the maximum; a change goes back to the rate.
+    stretched = busy.model_copy(update={"interval_minutes": 100})
+    assert next_interval_minutes(stretched, FEED, s, changed=False, max_age=None) == 150
+    assert next_interval_minutes(stretched.model_copy(update={"interval_minutes": 200}), FEED, s, changed=False,
+                                 max_age=None) == 240
+    assert next_interval_minutes(stretched, FEED, s, changed=True, max_age=None) == 30
+    # The feed's hints are floors, capped by the maximum.
+    assert next_interval_minutes(busy.model_copy(update={"hint_minutes": 60}), FEED, s, changed=True,
+                                 max_age=None) == 60
+    assert next_interval_minutes(busy, FEED, s, changed=True, max_age=7200) == 120
+    assert next_interval_minutes(busy, FEED, s, changed=True, max_age=86400 * 7) == 240
+    # A registry override pins it.
+    pinned = FEED.model_copy(update={"poll_interval_minutes": 7})
+    assert next_interval_minutes(busy, pinned, s, changed=False, max_age=86400) == 7
+    assert feed_hint_minutes("60", None, None) == 60
+    assert feed_hint_minutes(None, "hourly", "2") == 30
+    assert feed_hint_minutes("10", "daily", None) == 1440
+    assert feed_hint_minutes("soon", "fortnightly", "x") is None
+
+
+def test_cache_lifetime_from_headers() -> None:
+    from ingest.http import cache_lifetime
+
+    assert cache_lifetime("public, max-age=600", None) == 600
+    assert cache_lifetime("no-cache, max-age=600", None) is None
+    assert cache_lifetime("max-age=0", None) is None
+    assert cache_lifetime(None, "Tue, 24 Nov 2026 13:00:00 GMT", "Tue, 24 Nov 2026 12:00:00 GMT") == 3600
+    assert cache_lifetime(None, "0", None) is None and cache_lifetime(None, None) is None

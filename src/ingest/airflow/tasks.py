@@ -43,10 +43,10 @@ def poll_shard(shard: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     from ingest.config import load_settings
     from ingest.models import FeedSource
     from ingest.pipeline import poll_feeds
-    from ingest.runtime import build_runtime
+    from ingest.runtime import build_poll_runtime
 
     feeds = [FeedSource.model_validate(row) for row in shard]
-    rt = build_runtime(load_settings())
+    rt = build_poll_runtime(load_settings())  # polling needs Redis only
     try:
         report = poll_feeds(rt, feeds, datetime.now(UTC), due_only=True)
     finally:

@@ -6,6 +6,8 @@ dedup code in :mod:`ingest.dedup`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class MemoryDedupStore:
     def __init__(self) -> None:
@@ -15,6 +17,9 @@ class MemoryDedupStore:
 
     def is_seen(self, article_id: str) -> bool:
         return article_id in self._seen
+
+    def seen_many(self, article_ids: Sequence[str]) -> list[bool]:
+        return [a in self._seen for a in article_ids]
 
     def claim(self, article_id: str, owner: str, ttl_seconds: int) -> bool:
         return self._claims.setdefault(article_id, owner) == owner

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -59,6 +60,15 @@ class Keys:
 
     def content(self, content_hash: str) -> str:
         return f"{self.prefix}:hash:{content_hash}"
+
+    def host_next(self, host: str) -> str:
+        return f"{self.prefix}:host:{{{host}}}:next"
+
+    def host_inflight(self, host: str) -> str:
+        return f"{self.prefix}:host:{{{host}}}:inflight"
+
+    def robots(self, origin: str) -> str:
+        return f"{self.prefix}:robots:{origin}"
 
 
 class RedisPendingQueue:
@@ -154,6 +164,13 @@ class RedisDedupStore:
     def is_seen(self, article_id: str) -> bool:
         return bool(self.client.exists(self.keys.seen(article_id)))
 
+    def seen_many(self, article_ids: Sequence[str]) -> list[bool]:
+        """``is_seen`` for a whole feed in one round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        for article_id in article_ids:
+            pipe.exists(self.keys.seen(article_id))
+        return [bool(n) for n in pipe.execute()] if article_ids else []
+
     def claim(self, article_id: str, owner: str, ttl_seconds: int) -> bool:
         key = self.keys.claim(article_id)
         if self.client.set(key, owner, nx=True, ex=ttl_seconds):
@@ -200,6 +217,83 @@ class RedisFeedStateStore:
 
     def put(self, feed_id: str, state: FeedState) -> None:
         self.client.set(self.keys.feed(feed_id), state.model_dump_json(exclude_defaults=True))
+
+
+# GCRA (a token bucket kept as one "theoretical arrival time") plus a sorted set of leases for the requests in
+# flight, on the Redis server's clock so that every worker agrees. Leases expire, so a crashed worker's
+# requests stop counting after lease_ms.
+_ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local interval, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local max_inflight, lease_ms = tonumber(ARGV[3]), tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if redis.call('ZCARD', KEYS[2]) >= max_inflight then
+  return math.max(10, math.min(math.max(interval, 50), 250))
+end
+local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now)
+local allowed_at = tat - interval * (burst - 1)
+if allowed_at > now then
+  return allowed_at - now
+end
+redis.call('SET', KEYS[1], tat + interval, 'PX', tat + interval - now + 1000)
+redis.call('ZADD', KEYS[2], now + lease_ms, ARGV[5])
+redis.call('PEXPIRE', KEYS[2], lease_ms)
+return 0
+"""
+
+_PENALIZE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local until_ms = now + tonumber(ARGV[1])
+if until_ms > tonumber(redis.call('GET', KEYS[1]) or '0') then
+  redis.call('SET', KEYS[1], until_ms, 'PX', tonumber(ARGV[1]) + 1000)
+end
+return until_ms
+"""
+
+
+class RedisHostLimiter:
+    """Per-host politeness for every worker and DAG run: at most ``max_inflight`` requests in flight and
+    request starts at least ``min_interval`` seconds apart (``burst`` of them may come back to back)."""
+
+    def __init__(
+        self, client: redis.Redis, prefix: str, min_interval: float, max_inflight: int, burst: int = 1,
+        lease_seconds: float = 120.0,
+    ) -> None:
+        self.client = client
+        self.keys = Keys(prefix)
+        self.args = (int(min_interval * 1000), burst, max_inflight, int(lease_seconds * 1000))
+        self._acquire = client.register_script(_ACQUIRE)
+        self._penalize = client.register_script(_PENALIZE)
+
+    def try_acquire(self, host: str) -> tuple[str | None, float]:
+        token = uuid.uuid4().hex
+        wait_ms: Any = self._acquire(keys=[self.keys.host_next(host), self.keys.host_inflight(host)],
+                                     args=[*self.args, token])
+        return (token, 0.0) if int(wait_ms) == 0 else (None, int(wait_ms) / 1000)
+
+    def release(self, host: str, token: str) -> None:
+        self.client.zrem(self.keys.host_inflight(host), token)
+
+    def penalize(self, host: str, seconds: float) -> None:
+        self._penalize(keys=[self.keys.host_next(host)], args=[int(seconds * 1000)])
+
+
+class RedisRobotsCache:
+    """robots.txt bodies per origin, kept for a while (an empty string: the site has none)."""
+
+    def __init__(self, client: redis.Redis, prefix: str, ttl_seconds: float) -> None:
+        self.client = client
+        self.keys = Keys(prefix)
+        self.ttl = max(1, int(ttl_seconds))
+
+    def get(self, origin: str) -> str | None:
+        value: Any = self.client.get(self.keys.robots(origin))
+        return None if value is None else str(value)
+
+    def put(self, origin: str, body: str) -> None:
+        self.client.set(self.keys.robots(origin), body, ex=self.ttl)
 
 
 class RedisStats:
