@@ -46,11 +46,10 @@ class HttpSettings(BaseModel):
     contact_url: str = "https://example.org/ingest-bot"
     # Loopback and private addresses are refused unless this is set (tests and the demo set it).
     allow_private: bool = False
-    # Politeness per host, shared by every worker through Redis: at most this many requests in flight,
-    # and request starts spaced by at least the minimum interval (a token bucket of `host_burst` tokens).
+    # Politeness per host, shared by every worker through Redis: at most this many requests in flight, and
+    # a request starts at least the minimum interval after the previous one to the host was answered.
     host_max_concurrent: int = Field(default=2, ge=1)
     host_min_interval_seconds: float = Field(default=1.0, ge=0)
-    host_burst: int = Field(default=1, ge=1)
     # A request that cannot get its host's turn within this many seconds is left for a later run.
     host_max_wait_seconds: float = Field(default=60.0, ge=0)
     # robots.txt is honoured for article pages (not for feeds, which are subscribed to on purpose).

@@ -111,9 +111,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             for _ in range(size):
+                time.sleep(every)
                 self.wfile.write(b" ")
                 self.wfile.flush()
-                time.sleep(every)
 
     def _serve_file(self, parts: list[str]) -> None:
         cache: dict[str, str] = {}

@@ -164,9 +164,10 @@ def fetch_url(
         host = check_url(current)
         try:
             with (
-                host_turn(limiter, host, settings.host_max_wait_seconds, current),
+                host_turn(limiter, host, settings.host_max_wait_seconds, current) as turn,
                 client.stream("GET", current, headers=request_headers) as response,
             ):
+                turn.answered()
                 if _redirect(response):
                     current = urljoin(current, response.headers["location"])
                     continue
@@ -200,9 +201,10 @@ async def fetch_url_async(
             for _hop in range(settings.max_redirects + 1):
                 host = check_url(current)
                 async with (
-                    host_turn_async(limiter, host, settings.host_max_wait_seconds, current),
+                    host_turn_async(limiter, host, settings.host_max_wait_seconds, current) as turn,
                     client.stream("GET", current, headers=request_headers) as response,
                 ):
+                    turn.answered()
                     if _redirect(response):
                         current = urljoin(current, response.headers["location"])
                         continue

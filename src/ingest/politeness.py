@@ -1,8 +1,10 @@
 """Waiting for a host's turn: the loops around :class:`ingest.stores.base.HostLimiter`, sync and async.
 
-A request that would wait longer than ``max_wait`` in all (a host that answered 429 with a long Retry-After,
-or one shared by too many feeds for this run) raises ``TransientError('host_busy')``: the feed or article is
-left for a later run, not failed.
+The fetch holding a :class:`Turn` calls :meth:`Turn.answered` as soon as the response headers arrive (the
+host's interval runs from then) and the turn is released when the body is read or the request failed.
+A request that would wait longer than ``max_wait`` in all (a host that answered 429 with a long
+Retry-After, or one shared by too many feeds for this run) raises ``TransientError('host_busy')``: the feed
+or article is left for a later run, not failed.
 """
 
 from __future__ import annotations
@@ -16,6 +18,23 @@ from ingest.errors import TransientError
 from ingest.stores.base import HostLimiter
 
 
+class Turn:
+    """One granted request to a host (or no limiter at all)."""
+
+    def __init__(self, limiter: HostLimiter | None = None, host: str = "", token: str = "") -> None:
+        self.limiter, self.host, self.token = limiter, host, token
+        self._answered = False
+
+    def answered(self) -> None:
+        if self.limiter is not None and not self._answered:
+            self._answered = True
+            self.limiter.answered(self.host, self.token)
+
+    def release(self) -> None:
+        if self.limiter is not None:
+            self.limiter.release(self.host, self.token)
+
+
 def _ask(limiter: HostLimiter, host: str, waited: float, max_wait: float, url: str) -> tuple[str | None, float]:
     token, wait = limiter.try_acquire(host)
     if token is None and waited + wait > max_wait:
@@ -27,10 +46,10 @@ def _ask(limiter: HostLimiter, host: str, waited: float, max_wait: float, url: s
 
 
 @contextmanager
-def host_turn(limiter: HostLimiter | None, host: str, max_wait: float, url: str) -> Iterator[None]:
+def host_turn(limiter: HostLimiter | None, host: str, max_wait: float, url: str) -> Iterator[Turn]:
     """Hold one of ``host``'s request slots for the duration of the block (no limiter: no waiting)."""
     if limiter is None:
-        yield
+        yield Turn()
         return
     waited = 0.0
     token, wait = _ask(limiter, host, waited, max_wait, url)
@@ -38,17 +57,18 @@ def host_turn(limiter: HostLimiter | None, host: str, max_wait: float, url: str)
         time.sleep(wait)
         waited += wait
         token, wait = _ask(limiter, host, waited, max_wait, url)
+    turn = Turn(limiter, host, token)
     try:
-        yield
+        yield turn
     finally:
-        limiter.release(host, token)
+        turn.release()
 
 
 @asynccontextmanager
-async def host_turn_async(limiter: HostLimiter | None, host: str, max_wait: float, url: str) -> AsyncIterator[None]:
+async def host_turn_async(limiter: HostLimiter | None, host: str, max_wait: float, url: str) -> AsyncIterator[Turn]:
     """:func:`host_turn` for coroutines: the wait does not block the other feeds of the shard."""
     if limiter is None:
-        yield
+        yield Turn()
         return
     waited = 0.0
     token, wait = _ask(limiter, host, waited, max_wait, url)
@@ -56,7 +76,8 @@ async def host_turn_async(limiter: HostLimiter | None, host: str, max_wait: floa
         await asyncio.sleep(wait)
         waited += wait
         token, wait = _ask(limiter, host, waited, max_wait, url)
+    turn = Turn(limiter, host, token)
     try:
-        yield
+        yield turn
     finally:
-        limiter.release(host, token)
+        turn.release()

@@ -41,7 +41,7 @@ def build_runtime(settings: Settings, models: NerModels | None = None, search: b
         stats=RedisStats(redis_client, prefix),
         limiter=RedisHostLimiter(
             redis_client, prefix, settings.http.host_min_interval_seconds, settings.http.host_max_concurrent,
-            settings.http.host_burst, lease_seconds=settings.http.total_timeout * 2,
+            hold_seconds=settings.http.total_timeout + settings.http.connect_timeout,
         ),
         robots=RedisRobotsCache(redis_client, prefix, settings.http.robots_cache_hours * 3600),
     )

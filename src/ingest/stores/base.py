@@ -56,12 +56,14 @@ class FeedStateStore(Protocol):
 
 
 class HostLimiter(Protocol):
-    """Per-host politeness shared by every worker: a request starts only with a grant, returned when done."""
+    """Per-host politeness shared by every worker: a request starts only with a grant; the holder says when
+    the answer came (the interval runs from then) and releases the grant once the body is read."""
 
     def try_acquire(self, host: str) -> tuple[str | None, float]:
         """``(token, 0)`` when the request may start now, else ``(None, seconds to wait before asking again)``."""
         ...
 
+    def answered(self, host: str, token: str) -> None: ...
     def release(self, host: str, token: str) -> None: ...
 
     def penalize(self, host: str, seconds: float) -> None:

@@ -21,6 +21,7 @@ from ingest.stores.base import QueuedEntry
 logger = logging.getLogger(__name__)
 
 QUEUED_TTL_SECONDS = 7 * 24 * 3600
+QUEUED_CLAIM_SECONDS = 120
 
 
 def build_redis_client(url: str) -> redis.Redis:
@@ -64,6 +65,9 @@ class Keys:
     def host_next(self, host: str) -> str:
         return f"{self.prefix}:host:{{{host}}}:next"
 
+    def host_holder(self, host: str) -> str:
+        return f"{self.prefix}:host:{{{host}}}:holder"
+
     def host_inflight(self, host: str) -> str:
         return f"{self.prefix}:host:{{{host}}}:inflight"
 
@@ -94,13 +98,22 @@ class RedisPendingQueue:
     def enqueue(self, entries: Iterable[tuple[str, FeedEntry]]) -> int:
         """Add entries not already queued (by article id); returns how many were added."""
         self._ensure_group()
-        added = 0
-        for article_id, entry in entries:
-            if not self.client.set(self.keys.queued(article_id), "1", nx=True, ex=QUEUED_TTL_SECONDS):
-                continue
-            self.client.xadd(self.keys.pending, {"entry": entry.model_dump_json(), "article_id": article_id})
-            added += 1
-        return added
+        rows = list(entries)
+        if not rows:
+            return 0
+        # Marked with a short life first, added, then kept for the week: a crash between the steps lets the
+        # marks lapse, and the feed (whose state is saved only after this) is read again and re-queued.
+        marks = self.client.pipeline(transaction=False)
+        for article_id, _entry in rows:
+            marks.set(self.keys.queued(article_id), "1", nx=True, ex=QUEUED_CLAIM_SECONDS)
+        fresh = [row for row, marked in zip(rows, marks.execute(), strict=True) if marked]
+        adds = self.client.pipeline(transaction=False)
+        for article_id, entry in fresh:
+            adds.xadd(self.keys.pending, {"entry": entry.model_dump_json(), "article_id": article_id})
+        for article_id, _entry in fresh:
+            adds.expire(self.keys.queued(article_id), QUEUED_TTL_SECONDS)
+        adds.execute()
+        return len(fresh)
 
     def read_batch(self, consumer: str, count: int) -> list[QueuedEntry]:
         """Stale entries of crashed workers first, then new ones; each delivery is counted."""
@@ -219,27 +232,49 @@ class RedisFeedStateStore:
         self.client.set(self.keys.feed(feed_id), state.model_dump_json(exclude_defaults=True))
 
 
-# GCRA (a token bucket kept as one "theoretical arrival time") plus a sorted set of leases for the requests in
-# flight, on the Redis server's clock so that every worker agrees. Leases expire, so a crashed worker's
-# requests stop counting after lease_ms.
+# Per host, on the Redis server's clock so that every worker agrees:
+#   next      the earliest time (ms) a request may start; pushed forward by a 429/503 pause;
+#   holder    the one request that was granted and has not had its answer yet (a lease, so a crashed worker
+#             does not block the host for longer than hold_ms);
+#   inflight  leases of the requests in flight (until their body is read), at most max_inflight.
+# The interval runs from the moment the previous request got its answer, not from its grant: that moment
+# is after the server saw the request, so the server sees starts at least `interval` apart however late the
+# client actually sent (a busy event loop can delay a granted request by 100 ms and more).
 _ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local interval, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
-local max_inflight, lease_ms = tonumber(ARGV[3]), tonumber(ARGV[4])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-if redis.call('ZCARD', KEYS[2]) >= max_inflight then
-  return math.max(10, math.min(math.max(interval, 50), 250))
+local max_inflight, hold_ms, token = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local poll_ms = tonumber(ARGV[4])
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  return poll_ms
 end
-local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now)
-local allowed_at = tat - interval * (burst - 1)
-if allowed_at > now then
-  return allowed_at - now
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+if redis.call('ZCARD', KEYS[3]) >= max_inflight then
+  return poll_ms
 end
-redis.call('SET', KEYS[1], tat + interval, 'PX', tat + interval - now + 1000)
-redis.call('ZADD', KEYS[2], now + lease_ms, ARGV[5])
-redis.call('PEXPIRE', KEYS[2], lease_ms)
+local next_ms = tonumber(redis.call('GET', KEYS[1]) or '0')
+if next_ms > now then
+  return next_ms - now
+end
+redis.call('SET', KEYS[2], token, 'PX', hold_ms)
+redis.call('ZADD', KEYS[3], now + hold_ms, token)
+redis.call('PEXPIRE', KEYS[3], hold_ms)
 return 0
+"""
+
+# The granted request got its answer (or failed): the next one may start `interval` from now.
+_ANSWERED = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then
+  return 0
+end
+redis.call('DEL', KEYS[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local next_ms = now + tonumber(ARGV[2])
+if next_ms > tonumber(redis.call('GET', KEYS[1]) or '0') then
+  redis.call('SET', KEYS[1], next_ms, 'PX', tonumber(ARGV[2]) + 1000)
+end
+return 1
 """
 
 _PENALIZE = """
@@ -254,26 +289,37 @@ return until_ms
 
 
 class RedisHostLimiter:
-    """Per-host politeness for every worker and DAG run: at most ``max_inflight`` requests in flight and
-    request starts at least ``min_interval`` seconds apart (``burst`` of them may come back to back)."""
+    """Per-host politeness for every worker and DAG run: request starts at least ``min_interval`` seconds
+    after the previous request to the host was answered, and at most ``max_inflight`` requests in flight."""
 
     def __init__(
-        self, client: redis.Redis, prefix: str, min_interval: float, max_inflight: int, burst: int = 1,
-        lease_seconds: float = 120.0,
+        self, client: redis.Redis, prefix: str, min_interval: float, max_inflight: int, hold_seconds: float = 60.0,
     ) -> None:
         self.client = client
         self.keys = Keys(prefix)
-        self.args = (int(min_interval * 1000), burst, max_inflight, int(lease_seconds * 1000))
+        self.interval_ms = int(min_interval * 1000)
+        self.hold_ms = int(hold_seconds * 1000)
+        self.max_inflight = max_inflight
+        # How soon to ask again while another request of the host waits for its answer.
+        self.poll_ms = max(10, min(100, self.interval_ms // 4 or 10))
         self._acquire = client.register_script(_ACQUIRE)
+        self._answered = client.register_script(_ANSWERED)
         self._penalize = client.register_script(_PENALIZE)
+
+    def _host_keys(self, host: str) -> list[str]:
+        return [self.keys.host_next(host), self.keys.host_holder(host), self.keys.host_inflight(host)]
 
     def try_acquire(self, host: str) -> tuple[str | None, float]:
         token = uuid.uuid4().hex
-        wait_ms: Any = self._acquire(keys=[self.keys.host_next(host), self.keys.host_inflight(host)],
-                                     args=[*self.args, token])
+        wait_ms: Any = self._acquire(keys=self._host_keys(host),
+                                     args=[self.max_inflight, self.hold_ms, token, self.poll_ms])
         return (token, 0.0) if int(wait_ms) == 0 else (None, int(wait_ms) / 1000)
 
+    def answered(self, host: str, token: str) -> None:
+        self._answered(keys=self._host_keys(host)[:2], args=[token, self.interval_ms])
+
     def release(self, host: str, token: str) -> None:
+        self.answered(host, token)  # a request that failed before its answer frees the host too
         self.client.zrem(self.keys.host_inflight(host), token)
 
     def penalize(self, host: str, seconds: float) -> None:
