@@ -16,7 +16,8 @@ import re
 import socket
 import time
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
@@ -27,7 +28,7 @@ import httpx
 from ingest.config import HttpSettings
 from ingest.errors import PermanentError, TransientError
 from ingest.models import Page
-from ingest.politeness import host_turn, host_turn_async
+from ingest.politeness import Turn, host_turn, host_turn_async
 from ingest.stores.base import HostLimiter
 
 logger = logging.getLogger(__name__)
@@ -160,28 +161,22 @@ def fetch_url(
     current = url
     request_headers = {"Accept": accept, **(headers or {})}
     deadline = time.monotonic() + settings.total_timeout
-    for _hop in range(settings.max_redirects + 1):
-        host = check_url(current)
-        try:
+    with _transport_errors(url):
+        for _hop in range(settings.max_redirects + 1):
+            host = check_url(current)
             with (
                 host_turn(limiter, host, settings.host_max_wait_seconds, current) as turn,
                 client.stream("GET", current, headers=request_headers) as response,
             ):
-                turn.answered()
-                if _redirect(response):
-                    current = urljoin(current, response.headers["location"])
+                step = _answered(response, turn, url, current, settings, limiter, host)
+                if isinstance(step, str):
+                    current = step
                     continue
-                _raise_for_status(response, url, limiter, host)
-                body = _Body(url, settings, response)
                 for chunk in response.iter_bytes():
-                    body.add(chunk)
+                    step.add(chunk)
                     if time.monotonic() > deadline:
                         raise _too_slow(url, settings)
-                return body.page()
-        except httpx.TimeoutException as e:
-            raise TransientError("timeout", url, type(e).__name__) from e
-        except httpx.TransportError as e:
-            raise TransientError("connection_error", url, str(e) or type(e).__name__) from e
+                return step.page()
     raise PermanentError("too_many_redirects", url, f"more than {settings.max_redirects} redirects")
 
 
@@ -197,33 +192,48 @@ async def fetch_url_async(
     current = url
     request_headers = {"Accept": accept, **(headers or {})}
     try:
-        async with asyncio.timeout(settings.total_timeout):
-            for _hop in range(settings.max_redirects + 1):
-                host = check_url(current)
-                async with (
-                    host_turn_async(limiter, host, settings.host_max_wait_seconds, current) as turn,
-                    client.stream("GET", current, headers=request_headers) as response,
-                ):
-                    turn.answered()
-                    if _redirect(response):
-                        current = urljoin(current, response.headers["location"])
-                        continue
-                    _raise_for_status(response, url, limiter, host)
-                    body = _Body(url, settings, response)
-                    async for chunk in response.aiter_bytes():
-                        body.add(chunk)
-                    return body.page()
+        with _transport_errors(url):
+            async with asyncio.timeout(settings.total_timeout):
+                for _hop in range(settings.max_redirects + 1):
+                    host = check_url(current)
+                    async with (
+                        host_turn_async(limiter, host, settings.host_max_wait_seconds, current) as turn,
+                        client.stream("GET", current, headers=request_headers) as response,
+                    ):
+                        step = _answered(response, turn, url, current, settings, limiter, host)
+                        if isinstance(step, str):
+                            current = step
+                            continue
+                        async for chunk in response.aiter_bytes():
+                            step.add(chunk)
+                        return step.page()
     except TimeoutError as e:
         raise _too_slow(url, settings) from e
+    raise PermanentError("too_many_redirects", url, f"more than {settings.max_redirects} redirects")
+
+
+@contextmanager
+def _transport_errors(url: str) -> Iterator[None]:
+    """httpx's timeouts and transport errors as the pipeline's transient reasons."""
+    try:
+        yield
     except httpx.TimeoutException as e:
         raise TransientError("timeout", url, type(e).__name__) from e
     except httpx.TransportError as e:
         raise TransientError("connection_error", url, str(e) or type(e).__name__) from e
-    raise PermanentError("too_many_redirects", url, f"more than {settings.max_redirects} redirects")
 
 
-def _redirect(response: httpx.Response) -> bool:
-    return response.status_code in _REDIRECTS and "location" in response.headers
+def _answered(
+    response: httpx.Response, turn: Turn, url: str, current: str, settings: HttpSettings,
+    limiter: HostLimiter | None, host: str,
+) -> str | _Body:
+    """What the headers of an answer mean: the next hop's URL for a redirect, else the body to collect
+    (or an error with its reason). The host's interval starts now."""
+    turn.answered()
+    if response.status_code in _REDIRECTS and "location" in response.headers:
+        return urljoin(current, response.headers["location"])
+    _raise_for_status(response, url, limiter, host)
+    return _Body(url, settings, response)
 
 
 def _too_slow(url: str, settings: HttpSettings) -> TransientError:
