@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 import trafilatura
 from trafilatura.utils import load_html
 
+from ingest.dates import parse_iso_datetime
 from ingest.errors import PermanentError
 from ingest.lang import detect_language, normalise_language
 from ingest.models import Extracted
@@ -52,7 +52,7 @@ def extract_article(html: bytes | str, url: str, min_text_chars: int = 0) -> Ext
         text=text,
         summary=(doc.description or "").strip() or None,
         authors=split_authors(doc.author),
-        published_at=_parse_date(doc.date),
+        published_at=parse_iso_datetime(doc.date, utc=False),
         language=detect_language(text) or declared_lang,
         site_name=doc.sitename or None,
         tags=tuple(dict.fromkeys(t for t in (*(doc.categories or []), *(doc.tags or [])) if t)),
@@ -82,13 +82,3 @@ def _pick_canonical(fetched: str, declared: str | None) -> str:
     if declared and domain_of(declared) == domain_of(fetched):
         return canonical_url(declared)
     return canonical_url(fetched)
-
-
-def _parse_date(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

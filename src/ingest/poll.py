@@ -15,8 +15,10 @@ import feedparser
 import httpx
 
 from ingest.config import HttpSettings
+from ingest.dates import parse_iso_datetime
 from ingest.errors import PermanentError
 from ingest.http import fetch_url_async
+from ingest.lang import normalise_language
 from ingest.models import FeedEntry, FeedSource, FeedState
 from ingest.schedule import feed_hint_minutes, publishing_rate
 from ingest.sitemap import is_sitemap, read_news_sitemap
@@ -65,7 +67,7 @@ def read_feed(body: bytes, feed: FeedSource) -> ParsedFeed:
             detail = str(parsed.get("bozo_exception", "")) or "no RSS, Atom or RDF structure found"
             raise PermanentError("not_a_feed", feed.url, detail[:120])
         return ParsedFeed([])
-    language = feed.language or _short_language(parsed.feed.get("language"))
+    language = feed.language or normalise_language(parsed.feed.get("language"))
     entries = []
     for item in parsed.entries:
         entry = _to_entry(item, feed, language)
@@ -143,7 +145,7 @@ def _read_json_feed(body: bytes, feed: FeedSource) -> ParsedFeed:
     items = doc.get("items") if isinstance(doc, dict) else None
     if not isinstance(version, str) or "jsonfeed.org/version/" not in version or not isinstance(items, list):
         raise PermanentError("not_a_feed", feed.url, "JSON without a jsonfeed.org version and an items list")
-    language = feed.language or _short_language(doc.get("language"))
+    language = feed.language or normalise_language(doc.get("language"))
     entries = []
     for item in items:
         if not isinstance(item, dict):
@@ -160,22 +162,12 @@ def _read_json_feed(body: bytes, feed: FeedSource) -> ParsedFeed:
                 guid=str(item["id"]) if item.get("id") is not None else None,
                 title=item.get("title") or None,
                 summary=summary or None,
-                published_at=_json_date(item.get("date_published") or item.get("date_modified")),
-                language=_short_language(item.get("language")) or language,
+                published_at=parse_iso_datetime(item.get("date_published") or item.get("date_modified")),
+                language=normalise_language(item.get("language")) or language,
                 tags=tuple(str(t) for t in item.get("tags") or [] if t),
             )
         )
     return ParsedFeed(entries, len(items) - len(entries))
-
-
-def _json_date(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _to_entry(item: Any, feed: FeedSource, language: str | None) -> FeedEntry | None:
@@ -202,9 +194,3 @@ def _first_alternate(item: Any) -> str | None:
         if link.get("rel", "alternate") == "alternate" and link.get("href"):
             return str(link["href"])
     return None
-
-
-def _short_language(value: str | None) -> str | None:
-    if not value:
-        return None
-    return value.split("-")[0].split("_")[0].lower() or None

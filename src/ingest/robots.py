@@ -10,6 +10,7 @@ What the answer to ``/robots.txt`` means, as the RFC says:
 
 from __future__ import annotations
 
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 import httpx
@@ -34,7 +35,13 @@ def agent_token(settings: HttpSettings) -> str:
 
 def is_allowed(robots_txt: str, url: str, agent: str) -> bool:
     """Whether ``robots_txt`` lets ``agent`` fetch ``url`` (pure)."""
-    return bool(Protego.parse(robots_txt).can_fetch(url, agent)) if robots_txt.strip() else True
+    return bool(_rules(robots_txt).can_fetch(url, agent)) if robots_txt.strip() else True
+
+
+@lru_cache(maxsize=256)
+def _rules(robots_txt: str) -> Protego:
+    # A batch checks many pages of few sites: each site's file is parsed once per worker, not once per page.
+    return Protego.parse(robots_txt)
 
 
 def check_robots(

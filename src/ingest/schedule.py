@@ -58,8 +58,8 @@ def next_interval_minutes(
     """The adaptive interval (see the module docstring) in minutes."""
     if feed.poll_interval_minutes:
         return float(feed.poll_interval_minutes)
-    low, high = float(settings.min_interval_minutes), float(max(settings.max_interval_minutes,
-                                                                 settings.min_interval_minutes))
+    low = float(settings.min_interval_minutes)
+    high = float(max(settings.max_interval_minutes, settings.min_interval_minutes))
     if state.entries_per_day is None:
         minutes = float(settings.interval_minutes)
     elif state.entries_per_day <= 0:

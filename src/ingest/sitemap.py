@@ -20,13 +20,14 @@ never expanded into an entry.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from lxml import etree
 
+from ingest.dates import parse_iso_datetime
 from ingest.errors import PermanentError
+from ingest.lang import normalise_language
 from ingest.models import FeedEntry, FeedSource
 
 __all__ = ["is_sitemap", "read_news_sitemap"]
@@ -98,7 +99,7 @@ def _to_entry(url: Any, feed: FeedSource) -> FeedEntry | None:
         return None
     news = _child(url, "news")
     publication = _child(news, "publication") if news is not None else None
-    published = _w3c_datetime(_child_text(news, "publication_date")) if news is not None else None
+    published = parse_iso_datetime(_child_text(news, "publication_date")) if news is not None else None
     keywords = _child_text(news, "keywords") if news is not None else None
     language = _child_text(publication, "language") if publication is not None else None
     return FeedEntry(
@@ -108,8 +109,8 @@ def _to_entry(url: Any, feed: FeedSource) -> FeedEntry | None:
         guid=loc,
         title=_child_text(news, "title") if news is not None else None,
         # A news URL without a publication date still says when it last changed.
-        published_at=published or _w3c_datetime(_child_text(url, "lastmod")),
-        language=feed.language or _short_language(language),
+        published_at=published or parse_iso_datetime(_child_text(url, "lastmod")),
+        language=feed.language or normalise_language(language),
         tags=tuple(k.strip() for k in (keywords or "").split(",") if k.strip()),
     )
 
@@ -146,21 +147,3 @@ def _text(element: Any) -> str | None:
 def _is_absolute_http(url: str) -> bool:
     parts = urlsplit(url)
     return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
-
-
-def _w3c_datetime(value: str | None) -> datetime | None:
-    """A W3C datetime (full datetime with or without offset, or a date alone) in UTC; naive counts as UTC."""
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _short_language(value: str | None) -> str | None:
-    # Same rule as poll._short_language: "zh-cn" -> "zh", "pt_BR" -> "pt".
-    if not value:
-        return None
-    return value.split("-")[0].split("_")[0].strip().lower() or None
