@@ -9,7 +9,6 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
@@ -73,16 +72,6 @@ def fixture_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fixture
     server.start_in_thread()
     yield server
     server.shutdown()
-
-
-def fundus_gold_body(gold: dict[str, Any]) -> str:
-    """The gold article body of a fundus golden file: summary, then each section's headline and paragraphs."""
-    body = gold["body"]
-    parts = list(body.get("summary", []))
-    for section in body["sections"]:
-        parts.extend(section["headline"])
-        parts.extend(section["paragraphs"])
-    return "\n".join(parts)
 
 
 def demo_feeds(base_url: str) -> list[FeedSource]:

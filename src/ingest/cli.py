@@ -268,19 +268,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
             failed += 1
             print(json.dumps({"path": path, "error": str(e)}, ensure_ascii=False))
             continue
-        row = {
-            "path": path,
-            "url": result.url,
-            "canonical_url": result.canonical_url,
-            "title": result.title,
-            "text": result.text,
-            "authors": list(result.authors),
-            "published_at": result.published_at.isoformat() if result.published_at else None,
-            "language": result.language,
-            "site_name": result.site_name,
-            "tags": list(result.tags),
-            "image_url": result.image_url,
-        }
+        row = {"path": path, **result.model_dump(mode="json")}
         print(json.dumps(row, ensure_ascii=False))
     return EXIT_INPUT if failed and failed == len(args.paths) else 0
 

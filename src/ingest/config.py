@@ -64,6 +64,8 @@ class PipelineSettings(BaseModel):
     reclaim_idle_seconds: int = 900
     max_deliveries: int = 5
     min_text_chars: int = 200
+    # A page marked for subscribers whose text is shorter than this is a teaser: the feed's summary stands in.
+    paywall_stub_chars: int = 1500
     consumer_group: str = "processors"
 
 

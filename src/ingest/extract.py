@@ -1,71 +1,195 @@
-"""Extraction stage: HTML bytes in, an ``Extracted`` record out. No network here."""
+"""Extraction stage: HTML bytes in, an ``Extracted`` record out. No network here.
+
+trafilatura finds the main text; the page's own metadata (``ingest.metadata``) decides the headline, the dates,
+the authors and the canonical URL, with trafilatura's guesses as the fallback.
+"""
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import logging
 import re
+from datetime import datetime
 from typing import Any
 
+import lxml.html
 import trafilatura
-from trafilatura.utils import load_html
+from lxml.etree import ParserError
+from trafilatura.utils import detect_encoding, load_html
 
+from ingest import metadata
 from ingest.dates import parse_iso_datetime
 from ingest.errors import PermanentError
 from ingest.lang import detect_language, normalise_language
-from ingest.models import Extracted
-from ingest.urls import canonical_url, domain_of
+from ingest.models import DateSource, Extracted, FeedEntry
 
 logger = logging.getLogger(__name__)
 
 # Keep the time of day and the publisher's offset, and prefer the original publication date to updates.
 _DATE_PARAMS = {"extensive_search": True, "original_date": True, "outputformat": "%Y-%m-%dT%H:%M:%S%z"}
-_AUTHOR_SPLIT = re.compile(r"\s*(?:;|\band\b|\bet\b|&)\s*")
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]+)""", re.IGNORECASE)
+# WHATWG: these labels mean windows-1252 in a browser, and pages written for browsers rely on it.
+_LATIN1_LABELS = {"iso-8859-1", "latin-1", "latin1", "l1", "us-ascii", "ascii", "iso8859-1", "cp819"}
+# Lines a paywall or a photo caption adds to the main text (French, English, German).
+_SUBSCRIBE = re.compile(
+    r"(?:pour lire la suite|pour accéder en illimité|abonnez-vous|déjà abonné|cet article est réservé aux abonnés"
+    r"|subscribe (?:now|today|to (?:continue|read))|already a subscriber|to continue reading"
+    r"|sign in to (?:continue|read)"
+    r"|jetzt abonnieren|bereits abonnent|weiterlesen mit|dieser artikel ist (?:nur )?für abonnenten)",
+    re.IGNORECASE,
+)
+_CREDIT = re.compile(r"(?:crédits? photos?|photo credits?|bildquelle|fotos?:)\s*:?", re.IGNORECASE)
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 
 
-def extract_article(html: bytes | str, url: str, min_text_chars: int = 0) -> Extracted:
-    """Main text and metadata of a news page; ``PermanentError`` with a reason when there is none."""
-    tree = load_html(html)
+def extract_article(
+    html: bytes | str,
+    url: str,
+    min_text_chars: int = 0,
+    *,
+    encoding: str | None = None,
+    now: datetime | None = None,
+) -> Extracted:
+    """Main text and metadata of a news page; ``PermanentError`` with a reason when there is none.
+
+    ``encoding`` is the charset the server declared; ``now`` (the fetch time) rules out dates in the future.
+    """
+    text_html = decode_html(html, encoding) if isinstance(html, bytes) else html
+    tree = load_html(text_html)
     if tree is None:
         raise PermanentError("not_html", url, "the bytes do not parse as HTML")
-    declared_lang = normalise_language(tree.get("lang") or tree.get("xml:lang"))
+    facts = metadata.read_page(tree, url)
+    title = metadata.pick_title(tree, facts)
+    canonical = metadata.pick_canonical(tree, url)
+    declared_lang = normalise_language(tree.get("lang") or tree.get("xml:lang") or facts.first_meta("og:locale"))
     doc: Any = trafilatura.bare_extraction(
         tree,
         url=url,
         with_metadata=True,
         deduplicate=False,
         include_comments=False,
-        include_tables=False,
+        include_tables=True,
         favor_precision=False,
         date_extraction_params=_DATE_PARAMS,
     )
     if doc is None or not (doc.text or "").strip():
         raise PermanentError("extraction_empty", url, "no main text found in the page")
-    title = (doc.title or "").strip() or None
-    text = _drop_leading_title(doc.text.strip(), title)
+    title = title or (doc.title or "").strip() or None
+    text, prompted = _drop_prompts(_drop_leading_title(doc.text.strip(), title))
+    if not text:
+        raise PermanentError("extraction_empty", url, "the page's text is only a subscription prompt")
     if len(text) < min_text_chars:
         raise PermanentError("too_short", url, f"{len(text)} characters < {min_text_chars}")
-    canonical = _pick_canonical(url, doc.url)
+    published, published_source = _published(tree, facts, doc.date, now)
+    modified = metadata.modified_date(facts)
+    detected_lang = detect_language(text)
     return Extracted(
         url=url,
         canonical_url=canonical,
         title=title,
         text=text,
         summary=(doc.description or "").strip() or None,
-        authors=split_authors(doc.author),
-        published_at=parse_iso_datetime(doc.date, utc=False),
-        language=detect_language(text) or declared_lang,
+        authors=metadata.clean_authors(metadata.declared_authors(facts) or doc.author, facts.site_names),
+        published_at=published,
+        published_source=published_source,
+        modified_at=modified if metadata.not_future(modified, now) else None,
+        # Pages copied from a template often declare the template's language: the text decides.
+        language=detected_lang or declared_lang,
+        language_declared=declared_lang,
+        language_detected=detected_lang,
         site_name=doc.sitename or None,
         tags=tuple(dict.fromkeys(t for t in (*(doc.categories or []), *(doc.tags or [])) if t)),
         image_url=doc.image or None,
+        paywalled=prompted or metadata.is_paywalled(facts),
     )
+
+
+def _published(
+    tree: Any, facts: metadata.PageFacts, htmldate: str | None, now: datetime | None
+) -> tuple[datetime | None, DateSource | None]:
+    """The first declared publication date not in the future, else htmldate's guess from the page."""
+    for value, source in metadata.published_candidates(tree, facts):
+        if metadata.not_future(value, now):
+            return value, source
+    guessed = parse_iso_datetime(htmldate, utc=False)
+    if metadata.not_future(guessed, now):
+        return guessed, "htmldate"
+    return None, None
+
+
+def decode_html(body: bytes, declared: str | None = None) -> str:
+    """Text of an HTML page: byte-order mark, then the server's charset, then the page's ``<meta charset>``,
+    then detection. A page that is valid UTF-8 but labelled Latin-1 is read as UTF-8 (a server default
+    that lies far more often than a Latin-1 text happens to be valid UTF-8)."""
+    for bom, name in _BOMS:
+        if body.startswith(bom):
+            return body.decode(name, errors="replace")
+    meta = _META_CHARSET.search(body[:4096])
+    for label in (declared, meta.group(1).decode("ascii", "ignore") if meta else None):
+        codec = _codec(label)
+        if codec is None:
+            continue
+        if codec == "cp1252" and not body.isascii():
+            try:
+                return body.decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+        try:
+            return body.decode(codec)
+        except UnicodeDecodeError:
+            continue
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    for guess in detect_encoding(body):
+        try:
+            return body.decode(guess)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return body.decode("utf-8", errors="replace")
+
+
+def _codec(label: str | None) -> str | None:
+    if not label:
+        return None
+    label = label.strip().lower()
+    if label in _LATIN1_LABELS:
+        return "cp1252"
+    try:
+        return codecs.lookup(label).name
+    except LookupError:
+        return None
+
+
+def feed_text(entry: FeedEntry) -> str:
+    """The text a feed gives for an entry (its summary without markup, else its title): what is indexed when
+    the page itself has no usable text."""
+    summary = entry.summary or ""
+    if "<" in summary:
+        with contextlib.suppress(ParserError):
+            summary = lxml.html.fragment_fromstring(summary, create_parent="div").text_content()
+    summary = " ".join(summary.split())
+    return summary or " ".join((entry.title or "").split())
 
 
 def split_authors(raw: str | None) -> tuple[str, ...]:
     """``"Le Monde; Bertrand Bissuel"`` → ``("Le Monde", "Bertrand Bissuel")``."""
-    if not raw:
-        return ()
-    names = (n.strip(" ,") for n in _AUTHOR_SPLIT.split(raw))
-    return tuple(dict.fromkeys(n for n in names if n))
+    return metadata.clean_authors(raw)
+
+
+def _drop_prompts(text: str) -> tuple[str, bool]:
+    """The text without the short lines that ask the reader to subscribe or credit a photo; and whether a
+    subscription prompt was among them (the page is then a paywalled one)."""
+    kept, prompted = [], False
+    for line in text.split("\n"):
+        short = len(line) <= 160
+        if short and _SUBSCRIBE.match(line.strip()):
+            prompted = True
+        elif not (short and _CREDIT.match(line.strip())):
+            kept.append(line)
+    return "\n".join(kept).strip(), prompted
 
 
 def _drop_leading_title(text: str, title: str | None) -> str:
@@ -75,10 +199,3 @@ def _drop_leading_title(text: str, title: str | None) -> str:
         if first.strip() == title and rest.strip():
             return rest.strip()
     return text
-
-
-def _pick_canonical(fetched: str, declared: str | None) -> str:
-    # A canonical link on another host is more often a syndication or a trick than the truth.
-    if declared and domain_of(declared) == domain_of(fetched):
-        return canonical_url(declared)
-    return canonical_url(fetched)

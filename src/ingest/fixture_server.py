@@ -5,7 +5,8 @@ decompressed on the fly); ``{base}`` in a served file is replaced by the server'
 link to pages on it. A few routes misbehave on purpose for tests: ``/status/<code>``,
 ``/retry-after/<seconds>/<code>``, ``/redirect-loop``,
 ``/slow/<seconds>``, ``/big/<bytes>``, ``/binary``, ``/trickle/<bytes>/<seconds>`` (a slow-loris answer: one
-byte every so often). Files carry ``ETag``/``Last-Modified`` and answer conditional
+byte every so often), ``/served/<coding>/<type>/<file>`` (a file compressed and labelled as asked).
+Files carry ``ETag``/``Last-Modified`` and answer conditional
 requests with 304, except under ``/no-validators/…`` (a server that ignores them); under
 ``/max-age/<seconds>/…`` they also carry ``Cache-Control: max-age``.
 
@@ -26,8 +27,15 @@ from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import brotli
+
 _TYPES = {".xml": "application/xml", ".rss": "application/rss+xml", ".atom": "application/atom+xml",
           ".html": "text/html; charset=utf-8", ".json": "application/json", ".txt": "text/plain"}
+
+
+_SERVED_AS = {"html": "text/html", "html-utf8": "text/html; charset=utf-8",
+              "html-latin1": "text/html; charset=iso-8859-1", "octet": "application/octet-stream",
+              "none": "", "pdf": "application/pdf"}
 
 
 @dataclass(frozen=True)
@@ -99,10 +107,26 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, b"<html><body>" + b"x" * int(parts[1]) + b"</body></html>", "text/html")
         elif parts[:1] == ["trickle"] and len(parts) == 3:
             self._trickle(int(parts[1]), float(parts[2]))
+        elif parts[:1] == ["served"] and len(parts) > 3:
+            self._serve_as(parts[1], parts[2], parts[3:])
         elif parts == ["binary"]:
             self._send(200, b"%PDF-1.4\n" + bytes(range(256)) * 8, "application/pdf")
         else:
             self._serve_file(parts)
+
+    def _serve_as(self, coding: str, kind: str, parts: list[str]) -> None:
+        """A file with the Content-Encoding (identity, gzip, br) and the Content-Type (a key of _SERVED_AS) asked
+        for in the path, whatever the file is: how the tests meet compressed pages and lying servers."""
+        target = self.server.root.joinpath(*parts)
+        if kind not in _SERVED_AS or coding not in ("identity", "gzip", "br") or not target.is_file():
+            self._send(404, b"not found", "text/plain")
+            return
+        body = target.read_bytes().replace(b"{base}", self.server.base_url.encode())
+        headers = {}
+        if coding != "identity":
+            body = gzip.compress(body) if coding == "gzip" else brotli.compress(body)
+            headers["Content-Encoding"] = coding
+        self._send(200, body, _SERVED_AS[kind], headers)
 
     def _trickle(self, size: int, every: float) -> None:
         self.send_response(200)

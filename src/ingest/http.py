@@ -10,6 +10,7 @@ article pages with the sync one (:func:`fetch_url`). Both share every rule below
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import ipaddress
 import logging
 import re
@@ -58,11 +59,23 @@ def build_async_http_client(settings: HttpSettings) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, trust_env=False, **_client_options(settings))
 
 
+def _accept_encoding() -> str:
+    # Ask only for the codings httpx can decode here (brotli and zstandard are optional packages).
+    codings = ["gzip", "deflate"]
+    for coding, module in (("br", "brotli"), ("zstd", "zstandard")):
+        if importlib.util.find_spec(module) is not None:
+            codings.append(coding)
+    return ", ".join(codings)
+
+
+ACCEPT_ENCODING = _accept_encoding()
+
+
 def _client_options(settings: HttpSettings) -> dict[str, typing.Any]:
     return {
         "timeout": httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
         "follow_redirects": False,
-        "headers": {"User-Agent": user_agent(settings), "Accept-Encoding": "gzip, deflate"},
+        "headers": {"User-Agent": user_agent(settings), "Accept-Encoding": ACCEPT_ENCODING},
     }
 
 

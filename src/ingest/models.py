@@ -8,6 +8,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 EntityLabel = Literal["PER", "ORG", "LOC", "MISC"]
+# Where a publication date came from: the page's JSON-LD, its meta tags, a <time> element, htmldate's search
+# of the page, or the feed entry.
+DateSource = Literal["json_ld", "meta", "html", "htmldate", "feed"]
+# Why an article's text is not the page's full text: the page marks it for subscribers, its text was empty or
+# shorter than pipeline.min_text_chars (then the feed's title and summary are the text).
+ArticleFlag = Literal["paywalled", "extraction_empty", "too_short"]
 
 
 class Record(BaseModel):
@@ -85,10 +91,15 @@ class Extracted(Record):
     summary: str | None = None
     authors: tuple[str, ...] = ()
     published_at: datetime | None = None
+    published_source: DateSource | None = None
+    modified_at: datetime | None = None
     language: str | None = None
+    language_declared: str | None = None
+    language_detected: str | None = None
     site_name: str | None = None
     tags: tuple[str, ...] = ()
     image_url: str | None = None
+    paywalled: bool = False
 
 
 class Mention(Record):
@@ -131,11 +142,17 @@ class Article(Record):
     summary: str | None = None
     authors: tuple[str, ...] = ()
     language: str | None = None
+    language_declared: str | None = None
+    language_detected: str | None = None
     published_at: datetime | None = None
+    published_source: DateSource | None = None
+    modified_at: datetime | None = None
     fetched_at: datetime
     site_name: str | None = None
     tags: tuple[str, ...] = ()
     image_url: str | None = None
+    text_source: Literal["page", "feed"] = "page"
+    flags: tuple[ArticleFlag, ...] = ()
     content_hash: str
     story_id: str | None = None
     duplicate_of: str | None = None

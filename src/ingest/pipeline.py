@@ -17,12 +17,14 @@ from ingest.config import Settings
 from ingest.dedup import Decision, content_hash, decide
 from ingest.enrich import NerModels, enrich_articles
 from ingest.errors import PermanentError, StageError, TransientError
-from ingest.extract import extract_article
-from ingest.http import build_async_http_client, fetch_url
+from ingest.extract import extract_article, feed_text
+from ingest.fetch import fetch_article
+from ingest.http import build_async_http_client
 from ingest.index import to_document
-from ingest.models import Article, Extracted, FeedEntry, FeedSource, FeedState, Source
+from ingest.lang import detect_language
+from ingest.metadata import not_future
+from ingest.models import Article, ArticleFlag, Extracted, FeedEntry, FeedSource, FeedState, Page, Source
 from ingest.poll import poll_feed
-from ingest.robots import check_robots
 from ingest.schedule import after_failure, after_success, is_due
 from ingest.stores.base import (
     ArticleSink,
@@ -36,8 +38,6 @@ from ingest.stores.base import (
 from ingest.urls import article_id, canonical_url, domain_of
 
 logger = logging.getLogger(__name__)
-
-HTML_TYPES = {"text/html", "application/xhtml+xml", ""}
 
 
 @dataclass
@@ -219,7 +219,7 @@ def process_batch(rt: Runtime, consumer: str, now: datetime) -> tuple[int, Repor
             report.count("process/claimed_elsewhere", feed_id=entry.feed_id)
             continue
         try:
-            extracted = _fetch_and_extract(rt, entry)
+            page = fetch_article(rt.http, entry.url, rt.settings.http, rt.limiter, rt.robots)
         except TransientError as e:
             rt.dedup.release(doc_id, consumer)
             report.count(f"fetch/{e.reason}", feed_id=entry.feed_id)
@@ -228,10 +228,14 @@ def process_batch(rt: Runtime, consumer: str, now: datetime) -> tuple[int, Repor
             continue
         except PermanentError as e:
             rt.dedup.release(doc_id, consumer)
-            stage = "extract" if e.reason in ("extraction_empty", "too_short", "not_html") else "fetch"
-            _dead_letter(rt, report, item, e.reason, str(e), stage=stage)
+            _dead_letter(rt, report, item, e.reason, str(e), stage="fetch")
             continue
-        article = build_article(entry, extracted, now)
+        try:
+            article = _extract(rt, report, entry, page, now)
+        except PermanentError as e:
+            rt.dedup.release(doc_id, consumer)
+            _dead_letter(rt, report, item, e.reason, str(e), stage="extract")
+            continue
         if article.article_id != doc_id and rt.dedup.is_seen(article.article_id):
             rt.dedup.release(doc_id, consumer)
             report.count("process/already_indexed", feed_id=entry.feed_id)
@@ -276,6 +280,9 @@ def process_pending(rt: Runtime, consumer: str, now: datetime, max_batches: int 
 
 def build_article(entry: FeedEntry, extracted: Extracted, fetched_at: datetime) -> Article:
     """The article record from what the feed said and what the page holds (the page wins)."""
+    published, source = extracted.published_at, extracted.published_source
+    if published is None and not_future(entry.published_at, fetched_at):
+        published, source = entry.published_at, "feed"
     return Article(
         article_id=article_id(extracted.canonical_url),
         url=entry.url,
@@ -286,23 +293,73 @@ def build_article(entry: FeedEntry, extracted: Extracted, fetched_at: datetime) 
         summary=extracted.summary or entry.summary,
         authors=extracted.authors,
         language=extracted.language or entry.language,
-        published_at=extracted.published_at or entry.published_at,
+        language_declared=extracted.language_declared,
+        language_detected=extracted.language_detected,
+        published_at=published,
+        published_source=source,
+        modified_at=extracted.modified_at,
         fetched_at=fetched_at,
         site_name=extracted.site_name,
         tags=tuple(dict.fromkeys((*extracted.tags, *entry.tags))),
         image_url=extracted.image_url,
+        flags=("paywalled",) if extracted.paywalled else (),
         content_hash=content_hash(extracted.text),
     )
 
 
-def _fetch_and_extract(rt: Runtime, entry: FeedEntry) -> Extracted:
-    if rt.robots is not None and rt.settings.http.respect_robots:
-        check_robots(rt.http, entry.url, rt.settings.http, rt.robots, rt.limiter)
-    page = fetch_url(rt.http, entry.url, rt.settings.http, accept="text/html,application/xhtml+xml",
-                     limiter=rt.limiter)
-    if page.content_type not in HTML_TYPES:
-        raise PermanentError("not_html", entry.url, f"content type {page.content_type}")
-    return extract_article(page.body, page.final_url, rt.settings.pipeline.min_text_chars)
+def article_from_feed(entry: FeedEntry, fetched_at: datetime, flag: ArticleFlag) -> Article:
+    """The article as the feed tells it (title, and the summary as its text), for a page with no usable text;
+    ``flag`` says why. ``PermanentError`` with the flag as reason when the feed gives no text either."""
+    text = feed_text(entry)
+    if not text:
+        raise PermanentError(flag, entry.url, "the page has no usable text and the feed entry none either")
+    canonical = canonical_url(entry.url)
+    dated = not_future(entry.published_at, fetched_at)
+    return Article(
+        article_id=article_id(canonical),
+        url=entry.url,
+        canonical_url=canonical,
+        source=Source(feed_id=entry.feed_id, name=entry.feed_name, domain=domain_of(canonical)),
+        title=entry.title,
+        text=text,
+        summary=entry.summary,
+        language=entry.language or detect_language(text),
+        language_detected=detect_language(text),
+        published_at=entry.published_at if dated else None,
+        published_source="feed" if dated else None,
+        fetched_at=fetched_at,
+        tags=entry.tags,
+        text_source="feed",
+        flags=(flag,),
+        content_hash=content_hash(text),
+    )
+
+
+def _extract(rt: Runtime, report: Report, entry: FeedEntry, page: Page, now: datetime) -> Article:
+    """The article of a fetched page; the feed's title and summary stand in for a page whose text is empty, too
+    short or a paywall stub (counted, flagged on the document). ``PermanentError`` when neither has text."""
+    settings = rt.settings.pipeline
+    try:
+        extracted = extract_article(page.body, page.final_url, settings.min_text_chars, encoding=page.encoding,
+                                    now=now)
+    except PermanentError as e:
+        if e.reason not in ("extraction_empty", "too_short"):
+            raise
+        flag: ArticleFlag = "extraction_empty" if e.reason == "extraction_empty" else "too_short"
+        article = article_from_feed(entry, now, flag)
+        report.count(f"extract/{e.reason}", feed_id=entry.feed_id)
+        report.count("extract/feed_fallback", feed_id=entry.feed_id)
+        return article
+    article = build_article(entry, extracted, now)
+    if extracted.paywalled:
+        report.count("extract/paywalled", feed_id=entry.feed_id)
+        stand_in = feed_text(entry)
+        if len(extracted.text) < settings.paywall_stub_chars and len(stand_in) > len(extracted.text):
+            report.count("extract/feed_fallback", feed_id=entry.feed_id)
+            article = article.model_copy(
+                update={"text": stand_in, "text_source": "feed", "content_hash": content_hash(stand_in)}
+            )
+    return article
 
 
 def _enrich_and_index(rt: Runtime, report: Report, candidates: list[_Candidate], now: datetime, consumer: str) -> None:

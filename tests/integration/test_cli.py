@@ -98,8 +98,10 @@ def test_extract_saved_pages(tmp_path: Path) -> None:
     assert good["language"] == "fr" and good["published_at"].startswith("2023-08-30")
     assert "Bertrand Bissuel" in good["authors"]
     assert len(good["text"]) > 2000
-    assert set(good) == {"path", "url", "canonical_url", "title", "text", "authors", "published_at", "language",
-                         "site_name", "tags", "image_url"}
+    assert good["published_source"] == "json_ld" and good["language_declared"] == "fr"
+    assert set(good) == {"path", "url", "canonical_url", "title", "text", "summary", "authors", "published_at",
+                         "published_source", "modified_at", "language", "language_declared", "language_detected",
+                         "site_name", "tags", "image_url", "paywalled"}
     assert bad["path"] == str(empty) and "extraction_empty" in bad["error"]
 
 

@@ -1,172 +1,111 @@
-"""extract_article against golden files: the fundus pages (fields compared, not blobs) and the demo's own page."""
+"""extract_article against golden pages: per-field scores with floors (the CI quality gate), and the demo's page.
+
+The floors are the scores measured when the gate was set (see docs/benchmarks.md, "Extraction quality"),
+rounded down: a change that makes extraction worse on any field fails here.
+"""
 
 from __future__ import annotations
 
-import gzip
-import json
-import re
-import unicodedata
-from collections import Counter
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from statistics import mean
-from typing import Any
 
 import pytest
-from tests.conftest import fundus_gold_body, shared_fixtures
+from tests.conftest import shared_fixtures
 
 from ingest.errors import PermanentError
 from ingest.extract import extract_article, split_authors
 from ingest.models import Extracted
+from ingest.quality import Fields, GoldPage, Scores, fields_of, fundus_pages, score, token_f1, trafilatura_pages
 from ingest.services import DEMO_ROOT
 
-FUNDUS = shared_fixtures() / "pages" / "fundus"
-INDEX: list[dict[str, Any]] = json.loads((FUNDUS / "index.json").read_text(encoding="utf-8"))
+PAGES = shared_fixtures() / "pages"
 
-# Pages whose publisher gives the article several headlines. extract_article takes trafilatura's title, which
-# prefers og:title (the social headline); the gold (fundus) takes the on-page one.
-TITLE_GAPS = {
-    "au/WestAustralian_2024_11_26.html.gz": "og:title is a shortened rewording of the <h1> the gold records",
-    "ca/CBCNews_2024_08_08.html.gz": "og:title ('Palestinians say … | CBC News') is another headline than the <h1>",
-    "uk/TechRadar_2026_05_21.html.gz": "og:title leaves out the quote the <h1> starts with",
-    "uk/TheSun_2024_04_22.html.gz": "og:title drops the second half of the <h1>",
-    "uk/iNews_2023_08_30.html.gz": "og:title ('16-0! …') is another headline than the <h1>",
-    # Here the gold follows the SEO <title> while og:title and the <h1> are closer to what is extracted.
-    "uk/Metro_2024_07_17.html.gz": "gold follows <title> ('King's speech summary: …'); og:title and <h1> differ",
-    "uk/TheIndependent_2024_11_22.html.gz": "gold follows <title> ('Laos methanol poisonings: …'), og:title differs",
-}
-
-_TOKEN = re.compile(r"\w+", re.UNICODE)
+# Measured 2026-11-24 on the 55 fundus pages: body 0.964, title exact 0.709, title F1 0.938, day 1.000,
+# authors 0.964 (trafilatura alone in the same run: 0.961, 0.764, 0.936, 0.945, 0.947). Title exact on the 40
+# pages whose gold headline is printed on the page (the others' gold is an og:title or SEO headline): 0.975.
+FUNDUS_FLOORS = {"body_f1": 0.96, "title_exact": 0.70, "title_f1": 0.93, "day_correct": 0.98, "authors_f1": 0.95,
+                 "title_exact_visible": 0.97}
+# The 13 French trafilatura pages: snippets found 1.000, boilerplate absent 0.923, title exact 0.923
+# (trafilatura alone: 1.000, 0.846, 0.385).
+FRENCH_FLOORS = {"with_recall": 1.0, "without_absence": 0.92, "title_exact": 0.92}
 
 
-def tokens(text: str) -> Counter[str]:
-    # Soft hyphens (Helikopter\xadlandeplatz) are invisible line-break hints, not word boundaries.
-    folded = unicodedata.normalize("NFKC", text.replace("\u00ad", "")).casefold()
-    return Counter(_TOKEN.findall(folded))
-
-
-def token_f1(got: str, gold: str) -> float:
-    """Bag-of-words F1 of two texts, the usual score for main-text extraction."""
-    predicted, expected = tokens(got), tokens(gold)
-    overlap = sum((predicted & expected).values())
-    if overlap == 0:
-        return 0.0
-    precision = overlap / sum(predicted.values())
-    recall = overlap / sum(expected.values())
-    return 2 * precision * recall / (precision + recall)
-
-
-
-
-@dataclass(frozen=True)
-class Scored:
-    page: str
-    lang: str
-    gold: dict[str, Any]
-    got: Extracted
-    title_f1: float
-    body_f1: float
-
-    @property
-    def gold_day(self) -> date | None:
-        raw = self.gold.get("publishing_date")
-        # The gold's local calendar day, as the publisher printed it.
-        return datetime.fromisoformat(raw).date() if raw else None
-
-    def line(self) -> str:
-        day = self.got.published_at.date() if self.got.published_at else None
-        return (
-            f"{self.page:42} {self.lang} title={self.title_f1:.2f} body={self.body_f1:.2f} "
-            f"date={day}/{self.gold_day} authors={list(self.got.authors)}/{self.gold.get('authors')}"
-        )
+def _extract(html: bytes, url: str) -> Fields:
+    return fields_of(extract_article(html, url))
 
 
 @pytest.fixture(scope="module")
-def scored() -> dict[str, Scored]:
-    """Every fundus page extracted once and scored against its gold version."""
-    results = {}
-    for entry in INDEX:
-        gold = json.loads((FUNDUS / entry["expected_json"]).read_text(encoding="utf-8"))[entry["version"]]
-        got = extract_article(gzip.decompress((FUNDUS / entry["html"]).read_bytes()), entry["url"])
-        results[entry["html"]] = Scored(
-            page=entry["html"],
-            lang=entry["lang"],
-            gold=gold,
-            got=got,
-            title_f1=token_f1(got.title or "", gold["title"]),
-            body_f1=token_f1(got.text, fundus_gold_body(gold)),
-        )
-    return results
+def fundus_extracted() -> dict[str, tuple[GoldPage, Extracted]]:
+    """Every fundus page extracted once: url → (golden page, extraction)."""
+    return {p.url: (p, extract_article(p.html, p.url)) for p in fundus_pages(PAGES / "fundus")}
 
 
-def report(rows: list[Scored]) -> str:
-    return "\n" + "\n".join(r.line() for r in rows)
+@pytest.fixture(scope="module")
+def fundus(fundus_extracted: dict[str, tuple[GoldPage, Extracted]]) -> Scores:
+    pages = [page for page, _ in fundus_extracted.values()]
+    return score(pages, lambda _html, url: fields_of(fundus_extracted[url][1]))
 
 
-def test_sample_spans_languages_and_publishers() -> None:
-    assert len(INDEX) >= 10
-    assert {e["lang"] for e in INDEX} >= {"en", "de", "fr"}
-    assert len({e["publisher"] for e in INDEX}) >= 10
+@pytest.fixture(scope="module")
+def french() -> Scores:
+    return score(trafilatura_pages(PAGES / "trafilatura_fr"), _extract)
 
 
-@pytest.mark.parametrize(
-    "page",
-    [
-        pytest.param(e["html"], marks=[pytest.mark.xfail(strict=True, reason=TITLE_GAPS[e["html"]])])
-        if e["html"] in TITLE_GAPS
-        else e["html"]
-        for e in INDEX
-    ],
-)
-def test_title(scored: dict[str, Scored], page: str) -> None:
-    row = scored[page]
-    assert row.title_f1 >= 0.8, f"{row.got.title!r} vs gold {row.gold['title']!r}"
+def test_sample_spans_languages_and_publishers(fundus: Scores) -> None:
+    assert len(fundus.pages) >= 50
+    assert {p.page.lang for p in fundus.pages} >= {"en", "de", "fr"}
+    assert len({p.page.name.split("_")[0] for p in fundus.pages}) >= 10
 
 
-def test_body_f1_over_the_sample(scored: dict[str, Scored]) -> None:
-    rows = list(scored.values())
-    average = mean(r.body_f1 for r in rows)
-    print(f"mean body F1 {average:.3f} over {len(rows)} pages")
-    assert average >= 0.9, report(rows)
-    # No single page may be mostly wrong: a page at 0.5 is half boilerplate or half missing.
-    assert min(r.body_f1 for r in rows) >= 0.5, report(rows)
+@pytest.mark.parametrize("field", sorted(FUNDUS_FLOORS))
+def test_fundus_quality_gate(fundus: Scores, field: str) -> None:
+    got = getattr(fundus, field)
+    print(f"fundus {field} {got:.3f}")
+    assert got >= FUNDUS_FLOORS[field], f"{field} {got:.3f} < floor {FUNDUS_FLOORS[field]}\n{fundus.report()}"
+
+
+@pytest.mark.parametrize("field", sorted(FRENCH_FLOORS))
+def test_french_quality_gate(french: Scores, field: str) -> None:
+    got = getattr(french, field)
+    print(f"french {field} {got:.3f}")
+    assert got >= FRENCH_FLOORS[field], f"{field} {got:.3f} < floor {FRENCH_FLOORS[field]}\n{french.report()}"
+
+
+def test_every_golden_page_is_extracted(fundus: Scores, french: Scores) -> None:
+    refused = [p for p in (*fundus.pages, *french.pages) if p.got is None]
+    assert refused == [], [(p.page.name, p.error) for p in refused]
+
+
+def test_no_page_is_mostly_wrong(fundus: Scores) -> None:
+    # A page at 0.5 is half boilerplate or half missing, whatever the mean says.
+    worst = min(fundus.pages, key=lambda p: p.body_f1 or 0.0)
+    assert (worst.body_f1 or 0.0) >= 0.5, worst.line()
 
 
 @pytest.mark.parametrize("lang", ["en", "de", "fr"])
-def test_body_f1_per_language(scored: dict[str, Scored], lang: str) -> None:
-    rows = [r for r in scored.values() if r.lang == lang]
-    assert len(rows) >= 5
-    assert mean(r.body_f1 for r in rows) >= 0.9, report(rows)
+def test_body_f1_per_language(fundus: Scores, lang: str) -> None:
+    rows = Scores([p for p in fundus.pages if p.page.lang == lang])
+    assert len(rows.pages) >= 5
+    assert rows.body_f1 >= 0.93, rows.report()
 
 
-def test_language_matches_the_page(scored: dict[str, Scored]) -> None:
-    wrong = [r for r in scored.values() if r.got.language != r.lang]
-    assert wrong == [], report(wrong)
+def test_language_matches_the_page(fundus_extracted: dict[str, tuple[GoldPage, Extracted]]) -> None:
+    for page, got in fundus_extracted.values():
+        assert got.language == page.lang, page.name
+        assert got.language_detected == page.lang, page.name
 
 
-def test_publication_day(scored: dict[str, Scored]) -> None:
-    rows = [r for r in scored.values() if r.gold_day is not None]
-    same = [r for r in rows if r.got.published_at is not None and r.got.published_at.date() == r.gold_day]
-    print(f"publication day equal on {len(same)}/{len(rows)} pages")
-    assert len(same) >= 0.9 * len(rows), report([r for r in rows if r not in same])
-
-
-def test_authors(scored: dict[str, Scored]) -> None:
-    rows = [r for r in scored.values() if r.gold.get("authors")]
-    found = [r for r in rows if r.got.authors]
-    named = [r for r in rows if {a.casefold() for a in r.got.authors} & {a.casefold() for a in r.gold["authors"]}]
-    print(f"authors found on {len(found)}/{len(rows)} pages, a gold name exactly on {len(named)}/{len(rows)}")
-    assert len(found) >= 0.9 * len(rows), report([r for r in rows if r not in found])
-    assert len(named) >= 0.85 * len(rows), report([r for r in rows if r not in named])
-
-
-def test_canonical_url_stays_on_the_page_host(scored: dict[str, Scored]) -> None:
-    for entry in INDEX:
-        got = scored[entry["html"]].got
-        assert got.url == entry["url"]
-        host = entry["url"].split("/")[2].lower().removeprefix("www.")
-        assert host in got.canonical_url.lower(), (entry["url"], got.canonical_url)
+def test_canonical_url_stays_on_the_page_host(fundus_extracted: dict[str, tuple[GoldPage, Extracted]]) -> None:
+    for page, got in fundus_extracted.values():
+        assert got.url == page.url
+        host = page.url.split("/")[2].lower().removeprefix("www.")
+        assert host in got.canonical_url.lower(), (page.url, got.canonical_url)
         assert "utm_" not in got.canonical_url
+
+
+def test_dates_say_where_they_came_from(fundus_extracted: dict[str, tuple[GoldPage, Extracted]]) -> None:
+    sources = {got.published_source for _, got in fundus_extracted.values()}
+    assert sources <= {"json_ld", "meta", "html", "htmldate"}
+    assert "json_ld" in sources and "meta" in sources
 
 
 # The demo's own article page.

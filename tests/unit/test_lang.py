@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from tests.conftest import fundus_gold_body, shared_fixtures
+from tests.conftest import shared_fixtures
 
 from ingest.lang import detect_language, normalise_language
+from ingest.quality import fundus_pages
 
 
 def _fundus_bodies() -> list[tuple[str, str, str]]:
     """``(page, language, gold body)`` for every page of the fundus index."""
-    root = shared_fixtures() / "pages" / "fundus"
-    rows = []
-    for entry in json.loads((root / "index.json").read_text(encoding="utf-8")):
-        gold = json.loads((root / entry["expected_json"]).read_text(encoding="utf-8"))[entry["version"]]
-        rows.append((entry["html"], entry["lang"], fundus_gold_body(gold)))
-    return rows
+    return [(p.name, p.lang, p.body or "") for p in fundus_pages(shared_fixtures() / "pages" / "fundus")]
 
 
 FUNDUS = _fundus_bodies()

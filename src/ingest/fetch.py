@@ -1,0 +1,74 @@
+"""Fetch stage: an article URL in, a ``Page`` of HTML out, or an error with a reason.
+
+The HTTP mechanics (timeouts, size cap, redirects, address guard, host politeness) are ``ingest.http``'s; this
+module adds what an article page must be: allowed by robots.txt, and HTML rather than a PDF or an image.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from ingest.config import HttpSettings
+from ingest.errors import PermanentError
+from ingest.http import fetch_url
+from ingest.models import Page
+from ingest.robots import check_robots
+from ingest.stores.base import HostLimiter, RobotsCache
+
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+# Types servers use when they do not know: the bytes decide.
+_UNKNOWN_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream", "text/plain"})
+_SIGNATURES = (
+    (b"%PDF-", "a PDF document"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"PK\x03\x04", "a ZIP archive (an office document?)"),
+    (b"\x1f\x8b", "gzip-compressed bytes"),
+    (b"ID3", "an MP3 file"),
+    (b"OggS", "an Ogg file"),
+)
+_HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<!--", b"<meta", b"<title", b"<div", b"<p")
+
+
+def fetch_article(
+    client: httpx.Client,
+    url: str,
+    settings: HttpSettings,
+    limiter: HostLimiter | None = None,
+    robots: RobotsCache | None = None,
+) -> Page:
+    """The HTML page at ``url``. ``PermanentError`` reasons: ``robots_disallowed``, ``not_html``, and the HTTP
+    ones (``http_4xx``, ``too_large``, …); ``TransientError`` for what may work later."""
+    if robots is not None and settings.respect_robots:
+        check_robots(client, url, settings, robots, limiter)
+    page = fetch_url(client, url, settings, accept="text/html,application/xhtml+xml;q=0.9,*/*;q=0.1",
+                     limiter=limiter)
+    check_html(page)
+    return page
+
+
+def check_html(page: Page) -> None:
+    """``PermanentError('not_html')`` unless the page is HTML by its declared type, or by its bytes when the
+    server does not say (or says ``application/octet-stream``)."""
+    declared = page.content_type
+    if declared in HTML_TYPES:
+        return
+    what = sniff(page.body)
+    if declared in _UNKNOWN_TYPES and what == "HTML":
+        return
+    shown = declared or "no content type"
+    detail = f"{shown}, {what}" if what != "HTML" else shown
+    raise PermanentError("not_html", page.url, f"{detail}: only HTML pages are extracted")
+
+
+def sniff(body: bytes) -> str:
+    """What the first bytes look like: ``"HTML"``, a known binary format, or ``"not HTML"``."""
+    head = body[:512].lstrip()
+    for signature, name in _SIGNATURES:
+        if head.startswith(signature):
+            return name
+    lowered = head.lstrip(b"\xef\xbb\xbf").lstrip().lower()
+    if lowered.startswith(_HTML_STARTS) or b"<html" in body[:2048].lower():
+        return "HTML"
+    return "not HTML"

@@ -1,0 +1,397 @@
+"""What a news page says about itself: headline, dates, authors, canonical URL, paywall. Pure functions of a
+parsed page (an lxml tree), read before trafilatura prunes it.
+
+The sources, strongest first: the article object of the page's JSON-LD (schema.org ``NewsArticle`` and kin),
+the ``<meta>`` tags publishers write for search engines and social networks, then the visible page. Each
+choice says where it came from, so a wrong field can be traced to its source.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from lxml.html import HtmlElement
+
+from ingest.dates import parse_iso_datetime
+from ingest.models import DateSource
+from ingest.urls import canonical_url, domain_of
+
+ARTICLE_TYPES = frozenset(
+    {
+        "Article", "NewsArticle", "ReportageNewsArticle", "AnalysisNewsArticle", "OpinionNewsArticle",
+        "ReviewNewsArticle", "BackgroundNewsArticle", "AskPublicNewsArticle", "LiveBlogPosting", "BlogPosting",
+        "SatiricalArticle", "ScholarlyArticle", "TechArticle", "Report", "SocialMediaPosting",
+    }
+)  # fmt: skip
+
+_PUBLISHED_META = (
+    "article:published_time", "og:article:published_time", "datepublished", "parsely-pub-date",
+    "sailthru.date", "pubdate", "publishdate", "publish-date", "dc.date.issued", "dcterms.issued", "dc.date",
+    "dcterms.created", "date",
+)  # fmt: skip
+_MODIFIED_META = ("article:modified_time", "og:article:modified_time", "og:updated_time", "datemodified",
+                  "dcterms.modified", "last-modified")  # fmt: skip
+_AUTHOR_META = ("parsely-author", "sailthru.author", "article:author", "og:article:author", "author",
+                "dc.creator", "dcterms.creator")  # fmt: skip
+_SITE_META = ("og:site_name", "application-name", "apple-mobile-web-app-title", "twitter:site")
+
+# A title's parts: "Headline | Section | Site", "Headline - Site".
+_SEPARATOR = re.compile(r"\s+(?:\||-|–|—|·|::|»|•)\s+")
+_SPACE = re.compile(r"\s+")
+_WORD = re.compile(r"\w+", re.UNICODE)
+# Parts of a headline element that are not the headline: the kicker above it, text for screen readers.
+_NOT_HEADLINE = re.compile(
+    r"kicker|overline|dachzeile|spitzmarke|eyebrow|supertitle|pretitle|catchline|rubric|topline|flag|label"
+    r"|sr-only|visually-hidden|screen-reader|visuallyhidden|offscreen|a11y",
+    re.IGNORECASE,
+)
+# An <h1> that only search engines or screen readers see.
+_HIDDEN_HEADING = re.compile(r"seo|breadcrumb|sr-only|visually-hidden|screen-reader|offscreen|hidden", re.I)
+_AUTHOR_PREFIX = re.compile(r"^(?:by|par|von|door|auteur|autor|autorin|author)\b\s*:?\s*", re.I)
+_AUTHOR_SPLIT = re.compile(r"\s*(?:;|\||\band\b|\bet\b|\bund\b|\ben\b|&|\n)\s*")
+_SLUG = re.compile(r"[a-z]+(?:-[a-z]+)+")  # "sophie-foster", a URL slug in place of a name
+_NOT_A_NAME = re.compile(r"@|https?://|www\.|\d{3,}")
+
+
+@dataclass(frozen=True)
+class PageFacts:
+    """What the page's structured data and meta tags hold, read once."""
+
+    url: str
+    article: dict[str, Any] = field(default_factory=dict)  # the JSON-LD article object, if any
+    page_objects: tuple[dict[str, Any], ...] = ()  # other top-level JSON-LD objects (WebPage …)
+    by_id: dict[str, dict[str, Any]] = field(default_factory=dict)
+    meta: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    html_title: str = ""
+
+    def first_meta(self, *names: str) -> str | None:
+        for name in names:
+            for value in self.meta.get(name, ()):
+                if value.strip():
+                    return value.strip()
+        return None
+
+    @property
+    def site_names(self) -> list[str]:
+        names = [v for n in _SITE_META for v in self.meta.get(n, ())]
+        publisher = self.article.get("publisher")
+        names.extend(_names_of(publisher, self.by_id))
+        host = domain_of(self.url)
+        names.append(host)
+        names.append(host.split(".")[-2] if host.count(".") >= 1 else host)
+        return [n.strip().lstrip("@") for n in names if n and n.strip()]
+
+
+def read_page(tree: HtmlElement, url: str) -> PageFacts:
+    """JSON-LD objects, ``<meta>`` tags and ``<title>`` of a parsed page."""
+    objects: list[dict[str, Any]] = []
+    for script in tree.iter("script"):
+        if (script.get("type") or "").strip().lower() == "application/ld+json" and script.text:
+            objects.extend(_json_ld_objects(script.text))
+    by_id = {str(o["@id"]): o for o in objects if isinstance(o.get("@id"), str)}
+    article = next((o for o in objects if _types(o) & ARTICLE_TYPES), {})
+    meta: dict[str, list[str]] = {}
+    for element in tree.iter("meta"):
+        name = element.get("property") or element.get("name") or element.get("itemprop")
+        content = element.get("content")
+        if name and content is not None:
+            meta.setdefault(name.strip().lower(), []).append(content)
+    title = tree.find(".//title")
+    return PageFacts(
+        url=url,
+        article=article,
+        page_objects=tuple(o for o in objects if o is not article),
+        by_id=by_id,
+        meta={k: tuple(v) for k, v in meta.items()},
+        html_title=_clean(title.text_content()) if title is not None else "",
+    )
+
+
+def _json_ld_objects(text: str) -> list[dict[str, Any]]:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return []
+    found: list[dict[str, Any]] = []
+    stack = [data]
+    while stack:
+        item = stack.pop(0)
+        if isinstance(item, list):
+            stack[:0] = item
+        elif isinstance(item, dict):
+            found.append(item)
+            graph = item.get("@graph")
+            if isinstance(graph, list | dict):
+                stack.append(graph)
+    return found
+
+
+def _types(obj: dict[str, Any]) -> set[str]:
+    kind = obj.get("@type")
+    kinds = kind if isinstance(kind, list) else [kind]
+    return {k.rsplit("/", 1)[-1] for k in kinds if isinstance(k, str)}
+
+
+def _names_of(value: Any, by_id: dict[str, dict[str, Any]]) -> list[str]:
+    """Names in a schema.org ``author``/``publisher`` value: a string, a Person, a list, an ``@id`` reference."""
+    items = value if isinstance(value, list) else [value]
+    names = []
+    for item in items:
+        if isinstance(item, str):
+            names.append(item)
+        elif isinstance(item, dict):
+            if "name" not in item and isinstance(item.get("@id"), str):
+                item = by_id.get(item["@id"], item)
+            name = item.get("name")
+            if isinstance(name, str):
+                names.append(name)
+            elif isinstance(name, list):
+                names.extend(n for n in name if isinstance(n, str))
+    return names
+
+
+def _clean(text: str) -> str:
+    return _SPACE.sub(" ", unicodedata.normalize("NFC", text)).strip()
+
+
+# ---------------------------------------------------------------- headline
+
+
+def pick_title(tree: HtmlElement, facts: PageFacts) -> str | None:
+    """The headline a reader sees: the page's ``<h1>`` (its kicker left out) when the page's own metadata
+    agrees it is the headline, else the metadata headline with the site name taken off."""
+    declared = [
+        t
+        for t in (
+            facts.first_meta("og:title"),
+            facts.article.get("headline") if isinstance(facts.article.get("headline"), str) else None,
+            facts.first_meta("twitter:title"),
+            facts.html_title,
+        )
+        if t
+    ]
+    cleaned = [strip_site_name(_clean(t), facts.site_names) for t in declared]
+    best: tuple[float, str] | None = None
+    for heading in _headings(tree):
+        if not cleaned:
+            if len(heading.split()) >= 3:
+                return heading
+            continue
+        score = max(_similarity(heading, c) for c in cleaned)
+        if score >= 0.5 and (best is None or score > best[0]):
+            best = (score, heading)
+    if best is not None:
+        return best[1]
+    return cleaned[0] if cleaned else None
+
+
+def _headings(tree: HtmlElement) -> Iterator[str]:
+    for heading in tree.iter("h1"):
+        if _HIDDEN_HEADING.search(heading.get("class", "")) or any(
+            a.tag in ("nav", "footer") for a in heading.iterancestors()
+        ):
+            continue
+        text = _clean(_join_inline(_headline_text(heading)))
+        if text:
+            yield text
+
+
+def _join_inline(pieces: Iterator[str]) -> str:
+    # "<span>Kicker</span>Headline" renders on two lines: keep a space where two elements' words meet.
+    text = ""
+    for piece in pieces:
+        if text and piece and text[-1].isalnum() and piece[0].isalnum():
+            text += " "
+        text += piece
+    return text
+
+
+def _headline_text(element: HtmlElement) -> Iterator[str]:
+    if element.text:
+        yield element.text
+    for child in element:
+        if isinstance(child.tag, str) and child.tag not in ("script", "style", "template", "button"):
+            marker = f"{child.get('class', '')} {child.get('id', '')} {child.get('data-testid', '')}"
+            if not _NOT_HEADLINE.search(marker) and child.get("aria-hidden") != "true":
+                yield from _headline_text(child)
+            elif child.tail:
+                yield " "
+        if child.tail:
+            yield child.tail
+
+
+def strip_site_name(title: str, site_names: Sequence[str]) -> str:
+    """``"Headline - National | Globalnews.ca"`` → ``"Headline"``: trailing (or leading) parts naming the site,
+    and the section names between it and the headline, are dropped; the headline itself is never cut."""
+    parts = _SEPARATOR.split(title)
+    if len(parts) < 2:
+        return title
+    seps = _SEPARATOR.findall(title)
+    sites = {_fold(s) for s in site_names if _fold(s)}
+
+    def is_site(part: str) -> bool:
+        folded = _fold(part)
+        return bool(folded) and any(folded == s or (len(s) >= 4 and (s in folded or folded in s)) for s in sites)
+
+    start, end = 0, len(parts)
+    if is_site(parts[-1]):
+        end -= 1
+        # Sections between headline and site name: short parts ("World News", "National").
+        while end - start > 1 and len(parts[end - 1].split()) <= 3 and len(" ".join(parts[start:end - 1]).split()) >= 4:
+            end -= 1
+    elif is_site(parts[0]):
+        start = 1
+    if (start, end) == (0, len(parts)):
+        return title
+    kept = parts[start]
+    for sep, part in zip(seps[start:end - 1], parts[start + 1:end], strict=True):
+        kept += sep + part
+    return kept.strip()
+
+
+def _fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if c.isalnum())
+
+
+def _similarity(a: str, b: str) -> float:
+    ta, tb = _WORD.findall(a.casefold()), _WORD.findall(b.casefold())
+    if not ta or not tb:
+        return 0.0
+    common = len(set(ta) & set(tb))
+    return 2 * common / (len(set(ta)) + len(set(tb)))
+
+
+# ---------------------------------------------------------------- dates
+
+
+def published_candidates(tree: HtmlElement, facts: PageFacts) -> Iterator[tuple[datetime, DateSource]]:
+    """Publication dates the page declares, strongest first."""
+    for key in ("datePublished", "dateCreated"):
+        if (parsed := parse_page_date(facts.article.get(key))) is not None:
+            yield parsed, "json_ld"
+    if (parsed := parse_page_date(facts.first_meta(*_PUBLISHED_META))) is not None:
+        yield parsed, "meta"
+    for element in tree.iter("time"):
+        declared = element.get("itemprop") == "datePublished" or "pubdate" in element.attrib
+        if declared and (parsed := parse_page_date(element.get("datetime"))) is not None:
+            yield parsed, "html"
+    for obj in facts.page_objects:
+        if (parsed := parse_page_date(obj.get("datePublished"))) is not None:
+            yield parsed, "json_ld"
+
+
+def modified_date(facts: PageFacts) -> datetime | None:
+    """When the page says it was last changed (JSON-LD ``dateModified`` or the modified-time meta tags)."""
+    return parse_page_date(facts.article.get("dateModified")) or parse_page_date(facts.first_meta(*_MODIFIED_META))
+
+
+def parse_page_date(value: Any) -> datetime | None:
+    """ISO 8601 (``2024-08-08T08:00Z``, ``2019-02-05 16:07``) or RFC 2822; the publisher's offset kept."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    if (parsed := parse_iso_datetime(text, utc=False)) is not None:
+        return parsed
+    try:
+        return parse_iso_datetime(parsedate_to_datetime(text).isoformat(), utc=False)
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def not_future(value: datetime | None, now: datetime | None, slack: timedelta = timedelta(minutes=15)) -> bool:
+    return value is not None and (now is None or value <= now + slack)
+
+
+# ---------------------------------------------------------------- authors, canonical, paywall
+
+
+def declared_authors(facts: PageFacts) -> list[str]:
+    """Author names from the JSON-LD article, else the author meta tags (``Last, First`` turned around)."""
+    names = _names_of(facts.article.get("author"), facts.by_id)
+    if names:
+        return names
+    for name in _AUTHOR_META:
+        values = [v for v in facts.meta.get(name, ()) if v.strip() and not v.strip().startswith("http")]
+        if values:
+            if name in ("dc.creator", "dcterms.creator"):
+                return [_turn_around(v) for v in values]
+            return values
+    return []
+
+
+def _turn_around(name: str) -> str:
+    last, sep, first = name.partition(",")
+    return f"{first.strip()} {last.strip()}" if sep and first.strip() and " " not in last.strip() else name
+
+
+def clean_authors(raw: Sequence[str] | str | None, site_names: Sequence[str] = ()) -> tuple[str, ...]:
+    """Person and agency names, one each: prefixes ("By", "Par", "Autor:") cut, lists split, handles, URLs and
+    the site's own name dropped when people are named, and slug twins ("Sophie-Foster") merged."""
+    if not raw:
+        return ()
+    values = [raw] if isinstance(raw, str) else raw
+    names: list[str] = []
+    for value in values:
+        for part in _AUTHOR_SPLIT.split(value):
+            name = _AUTHOR_PREFIX.sub("", _clean(part).strip(" ,.:;|-")).strip(" ,.:;|-")
+            if _SLUG.fullmatch(name):
+                name = name.replace("-", " ").title()
+            if name and not _NOT_A_NAME.search(name) and len(name) <= 80:
+                names.append(name)
+    kept: dict[str, str] = {}
+    for name in names:
+        kept.setdefault(_fold(name), name)
+    result = list(kept.values())
+    sites = {_fold(s) for s in site_names}
+    people = [n for n in result if _fold(n) not in sites]
+    return tuple(people or result)
+
+
+def pick_canonical(tree: HtmlElement, fetched_url: str) -> str:
+    """``<link rel=canonical>``, else ``og:url``, when on the fetched page's site and not the site's home page
+    (a common template bug); otherwise the fetched URL. Tracking parameters removed."""
+    candidates = [
+        link.get("href")
+        for link in tree.iter("link")
+        if "canonical" in (link.get("rel") or "").lower().split()
+    ]
+    candidates += [m.get("content") for m in tree.iter("meta") if (m.get("property") or "").lower() == "og:url"]
+    fetched_path = urlsplit(fetched_url).path
+    for candidate in candidates:
+        if not candidate or not candidate.strip():
+            continue
+        absolute = urljoin(fetched_url, candidate.strip())
+        parts = urlsplit(absolute)
+        if parts.scheme not in ("http", "https") or not _same_site(domain_of(absolute), domain_of(fetched_url)):
+            continue
+        if parts.path in ("", "/") and fetched_path not in ("", "/"):
+            continue
+        return canonical_url(absolute)
+    return canonical_url(fetched_url)
+
+
+def _same_site(a: str, b: str) -> bool:
+    """Same host, or one a subdomain of the other (``m.example.com`` and ``example.com``)."""
+    return a == b or a.endswith("." + b) or b.endswith("." + a)
+
+
+def is_paywalled(facts: PageFacts) -> bool:
+    """The page marks its content as for subscribers (schema.org ``isAccessibleForFree: false``, the
+    ``article:content_tier`` meta tag)."""
+    objects = [facts.article, *facts.page_objects]
+    for obj in objects:
+        parts = obj.get("hasPart")
+        for item in [obj, *(parts if isinstance(parts, list) else [parts] if isinstance(parts, dict) else [])]:
+            if str(item.get("isAccessibleForFree", "")).strip().lower() in ("false", "no", "0"):
+                return True
+    tier = (facts.first_meta("article:content_tier") or "").lower()
+    return tier in ("locked", "premium")
