@@ -196,20 +196,32 @@ def collect(kind: str, proc: subprocess.Popen[str]) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
-def slope(points: Sequence[tuple[float, float]]) -> float | None:
-    """Least-squares slope of y over x; None with fewer than two distinct x."""
+def slope(points: Sequence[tuple[float, float]]) -> tuple[float, float | None] | None:
+    """Least-squares slope of y over x and its standard error (None with two points); None with fewer than two
+    distinct x. RSS jumps by several MB from one sample to the next: read the slope against its error."""
+    n = len(points)
     if len({x for x, _ in points}) < 2:
         return None
-    mx = sum(x for x, _ in points) / len(points)
-    my = sum(y for _, y in points) / len(points)
-    return sum((x - mx) * (y - my) for x, y in points) / sum((x - mx) ** 2 for x, _ in points)
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    b = sum((x - mx) * (y - my) for x, y in points) / sxx
+    if n < 3:
+        return b, None
+    residuals = sum((y - my - b * (x - mx)) ** 2 for x, y in points)
+    return b, (residuals / (n - 2) / sxx) ** 0.5
+
+
+def per_1000(fit: tuple[float, float | None] | None, index: int) -> float | None:
+    value = None if fit is None else fit[index]
+    return None if value is None else round(value * 1000, 1)
 
 
 def summarise(rows: list[dict[str, Any]], corpus: int) -> dict[str, Any]:
     warm = next((r for r in rows if r["pages"] >= corpus), rows[-1])
     after = [r for r in rows if r["pages"] >= warm["pages"]]
     end = rows[-1]
-    per_page = slope([(r["pages"], r["rss_kb"]) for r in after])
+    rss = slope([(r["pages"], r["rss_kb"]) for r in after])
     objects = slope([(r["pages"], r["gc_objects"]) for r in after])
     return {
         "start_rss_mb": round(rows[0]["rss_kb"] / 1024, 1),
@@ -218,12 +230,16 @@ def summarise(rows: list[dict[str, Any]], corpus: int) -> dict[str, Any]:
         "end_pages": end["pages"],
         "end_rss_mb": round(end["rss_kb"] / 1024, 1),
         "growth_after_warmup_mb": round((end["rss_kb"] - warm["rss_kb"]) / 1024, 1),
-        "slope_kb_per_1000_pages": None if per_page is None else round(per_page * 1000, 1),
+        "min_rss_after_warmup_mb": round(min(r["rss_kb"] for r in after) / 1024, 1),
+        "max_rss_after_warmup_mb": round(max(r["rss_kb"] for r in after) / 1024, 1),
+        "slope_kb_per_1000_pages": per_1000(rss, 0),
+        "slope_se_kb_per_1000_pages": per_1000(rss, 1),
+        "warmup_hwm_mb": round(warm["hwm_kb"] / 1024, 1),
         "peak_rss_mb": round(end["hwm_kb"] / 1024, 1),
         "ru_maxrss_mb": round(end["maxrss_kb"] / 1024, 1),
         "gc_objects_warmup": warm["gc_objects"],
         "gc_objects_end": end["gc_objects"],
-        "gc_objects_slope_per_1000_pages": None if objects is None else round(objects * 1000, 1),
+        "gc_objects_slope_per_1000_pages": per_1000(objects, 0),
         "pages_per_s": round(end["pages"] / end["elapsed_s"], 1) if end["elapsed_s"] else None,
         "refused": end["refused"],
     }
@@ -274,8 +290,12 @@ def print_figures(r: dict[str, Any]) -> None:
     for kind, t in m["summary"].items():
         print(f"  {kind:12} RSS {t['start_rss_mb']} MB at 0 → {t['warmup_rss_mb']} MB after warm-up "
               f"({t['warmup_pages']} pages) → {t['end_rss_mb']} MB at {t['end_pages']}: "
-              f"{t['growth_after_warmup_mb']:+} MB after warm-up, slope {t['slope_kb_per_1000_pages']} KB/1000 pages")
-        print(f"  {'':12} peak: VmHWM {t['peak_rss_mb']} MB, ru_maxrss {t['ru_maxrss_mb']} MB; gc objects "
+              f"{t['growth_after_warmup_mb']:+} MB after warm-up")
+        print(f"  {'':12} after warm-up: RSS {t['min_rss_after_warmup_mb']}-{t['max_rss_after_warmup_mb']} MB, "
+              f"slope {t['slope_kb_per_1000_pages']} ± {t['slope_se_kb_per_1000_pages']} KB/1000 pages "
+              f"(least squares ± 1 standard error)")
+        print(f"  {'':12} peak: VmHWM {t['warmup_hwm_mb']} MB after warm-up → {t['peak_rss_mb']} MB at the end, "
+              f"ru_maxrss {t['ru_maxrss_mb']} MB; gc objects "
               f"{t['gc_objects_warmup']} → {t['gc_objects_end']} ({t['gc_objects_slope_per_1000_pages']}/1000 pages); "
               f"{t['pages_per_s']} pages/s; refused {t['refused']}")
     print("  (ru_maxrss survives execve on Linux, so it is at least the parent's peak when it spawned the child; "
