@@ -46,7 +46,7 @@ bench-poll: setup
 	$(BIN)/python bench/bench_poll.py
 
 # extract_article vs trafilatura alone: interleaved speed, quality side by side, RSS over 10,000 pages in fresh
-# processes (about 15 minutes; --pages 1000 --repeat 2 is quick)
+# processes (about 10 minutes; --pages 1000 --repeat 2 is quick)
 bench-extract: setup
 	$(BIN)/python bench/bench_extract.py
 
