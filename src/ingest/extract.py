@@ -61,7 +61,7 @@ def extract_article(
         raise PermanentError("not_html", url, "the bytes do not parse as HTML")
     facts = metadata.read_page(tree, url)
     title = metadata.pick_title(tree, facts)
-    canonical = metadata.pick_canonical(tree, url)
+    canonical = metadata.pick_canonical(facts)
     declared_lang = normalise_language(tree.get("lang") or tree.get("xml:lang") or facts.first_meta("og:locale"))
     doc: Any = trafilatura.bare_extraction(
         tree,

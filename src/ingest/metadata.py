@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
+from functools import cached_property
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -71,6 +72,7 @@ class PageFacts:
     by_id: dict[str, dict[str, Any]] = field(default_factory=dict)
     meta: dict[str, tuple[str, ...]] = field(default_factory=dict)
     html_title: str = ""
+    canonical_links: tuple[str, ...] = ()  # hrefs of <link rel=canonical>
 
     def first_meta(self, *names: str) -> str | None:
         for name in names:
@@ -79,7 +81,7 @@ class PageFacts:
                     return value.strip()
         return None
 
-    @property
+    @cached_property
     def site_names(self) -> list[str]:
         names = [v for n in _SITE_META for v in self.meta.get(n, ())]
         publisher = self.article.get("publisher")
@@ -105,6 +107,9 @@ def read_page(tree: HtmlElement, url: str) -> PageFacts:
         if name and content is not None:
             meta.setdefault(name.strip().lower(), []).append(content)
     title = tree.find(".//title")
+    canonical = tuple(
+        link.get("href", "") for link in tree.iter("link") if "canonical" in (link.get("rel") or "").lower().split()
+    )
     return PageFacts(
         url=url,
         article=article,
@@ -112,6 +117,7 @@ def read_page(tree: HtmlElement, url: str) -> PageFacts:
         by_id=by_id,
         meta={k: tuple(v) for k, v in meta.items()},
         html_title=_clean(title.text_content()) if title is not None else "",
+        canonical_links=canonical,
     )
 
 
@@ -356,15 +362,11 @@ def clean_authors(raw: Sequence[str] | str | None, site_names: Sequence[str] = (
     return tuple(people or result)
 
 
-def pick_canonical(tree: HtmlElement, fetched_url: str) -> str:
+def pick_canonical(facts: PageFacts) -> str:
     """``<link rel=canonical>``, else ``og:url``, when on the fetched page's site and not the site's home page
     (a common template bug); otherwise the fetched URL. Tracking parameters removed."""
-    candidates = [
-        link.get("href")
-        for link in tree.iter("link")
-        if "canonical" in (link.get("rel") or "").lower().split()
-    ]
-    candidates += [m.get("content") for m in tree.iter("meta") if (m.get("property") or "").lower() == "og:url"]
+    fetched_url = facts.url
+    candidates = [*facts.canonical_links, *facts.meta.get("og:url", ())]
     fetched_path = urlsplit(fetched_url).path
     for candidate in candidates:
         if not candidate or not candidate.strip():

@@ -315,6 +315,7 @@ def article_from_feed(entry: FeedEntry, fetched_at: datetime, flag: ArticleFlag)
         raise PermanentError(flag, entry.url, "the page has no usable text and the feed entry none either")
     canonical = canonical_url(entry.url)
     dated = not_future(entry.published_at, fetched_at)
+    detected = detect_language(text)
     return Article(
         article_id=article_id(canonical),
         url=entry.url,
@@ -323,8 +324,8 @@ def article_from_feed(entry: FeedEntry, fetched_at: datetime, flag: ArticleFlag)
         title=entry.title,
         text=text,
         summary=entry.summary,
-        language=entry.language or detect_language(text),
-        language_detected=detect_language(text),
+        language=entry.language or detected,
+        language_detected=detected,
         published_at=entry.published_at if dated else None,
         published_source="feed" if dated else None,
         fetched_at=fetched_at,

@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cached_property
 from pathlib import Path
 from statistics import mean
 from typing import Any
@@ -192,7 +193,7 @@ class PageScore:
     def title_f1(self) -> float | None:
         return None if self.page.title is None else token_f1(self._got.title, self.page.title)
 
-    @property
+    @cached_property
     def title_exact_visible(self) -> bool | None:
         """Exact match on pages whose gold headline is printed in the page body (some golds are a social or
         SEO headline found only in ``og:title`` or JSON-LD, which a reader never sees)."""

@@ -77,7 +77,7 @@ def test_seo_heading_is_skipped_for_the_metadata_headline() -> None:
 )
 def test_canonical_url(head: str, expected: str) -> None:
     tree = _tree(f"<html><head>{head}</head><body><p>x</p></body></html>")
-    assert metadata.pick_canonical(tree, URL + "?utm_source=rss") == expected
+    assert metadata.pick_canonical(metadata.read_page(tree, URL + "?utm_source=rss")) == expected
 
 
 def test_dates_from_json_ld_then_meta_and_never_in_the_future() -> None:
