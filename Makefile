@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: setup demo test lint typecheck unit stop bench bench-poll bench-extract airflow-ui clean
+.PHONY: setup demo test lint typecheck unit stop bench bench-poll bench-extract bench-dedup airflow-ui clean
 
 setup: $(STAMP)
 
@@ -49,6 +49,12 @@ bench-poll: setup
 # processes (about 10 minutes; --pages 1000 --repeat 2 is quick)
 bench-extract: setup
 	$(BIN)/python bench/bench_extract.py
+
+# Dedup: story pairs on SemEval-2022 and duplicate_of on copies of real articles (eval_dedup, ~15 s), then
+# lookup + insert time and Redis memory per article as the store grows (bench_dedup; --articles 20000 is quick)
+bench-dedup: setup
+	$(BIN)/python bench/eval_dedup.py
+	$(BIN)/python bench/bench_dedup.py
 
 # The Airflow UI on http://127.0.0.1:8080 (SQLite, loopback), its DAGs pointed at the demo's embedded services.
 AIRFLOW_ENV := PATH=$(CURDIR)/$(BIN):$$PATH AIRFLOW_HOME=$(CURDIR)/.ingest/airflow \

@@ -10,6 +10,7 @@ import os
 import socket
 import sys
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -237,14 +238,17 @@ def cmd_search(args: argparse.Namespace) -> int:
     filters = parse_filters(args.filter)
     es = build_es_client(settings.elasticsearch)
     check_search_server(es, ", ".join(settings.elasticsearch.hosts))
-    result = search_articles(es, settings.elasticsearch.index_prefix, args.query, args.facet, filters, args.size)
+    result = search_articles(es, settings.elasticsearch.index_prefix, args.query, args.facet, filters, args.size,
+                             collapse=args.collapse)
     if args.json:
         print(result.model_dump_json(indent=2))
         return 0
-    print(f"{result.total} article(s) match {args.query!r}")
+    stories = f" in {result.stories} stories" if result.stories is not None else ""
+    print(f"{result.total} article(s) match {args.query!r}{stories}")
     for hit in result.hits:
         date = (hit.published_at or "")[:10]
-        print(f"  {hit.score or 0:6.2f}  {date:10}  [{hit.source}] {hit.title}")
+        size = f" (+{hit.story_size - 1} more in this story)" if hit.story_size and hit.story_size > 1 else ""
+        print(f"  {hit.score or 0:6.2f}  {date:10}  [{hit.source}] {hit.title}{size}")
         print(f"          {hit.url}")
     for name, values in result.facets.items():
         shown = ", ".join(f"{v.value} ({v.count})" for v in values) or "—"
@@ -295,16 +299,30 @@ def cmd_entities(args: argparse.Namespace) -> int:
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
+    """The pipeline's dedup step (same code, same settings) over a file, in a Redis namespace of its own that
+    is deleted afterwards, so it neither sees nor changes what the pipeline keeps."""
     from ingest.dedup import ClusterInput, cluster
-    from ingest.stores.memory import MemoryDedupStore
+    from ingest.stores.redis import RedisDedupStore, RedisStoryStore, build_redis_client
+
+    settings = load_settings()
+    client = build_redis_client(settings.redis.url)
+    prefix = f"{settings.redis.prefix}:cluster:{uuid.uuid4().hex[:12]}"
 
     def records() -> Iterator[ClusterInput]:
         for number, row in _read_jsonl(args.path):
-            yield ClusterInput(id=str(row.get("id", number)), text=str(row.get("text") or ""),
-                               title=row.get("title"), lang=row.get("lang"))
+            text = row.get("text")
+            if not isinstance(text, str) or not text.strip():
+                raise ConfigError(f"{args.path}:{number}: no \"text\"; expected {{id, text, title?, lang?}}")
+            yield ClusterInput(id=str(row.get("id", number)), text=text, title=row.get("title"), lang=row.get("lang"))
 
-    for result in cluster(records(), MemoryDedupStore()):
-        print(json.dumps({"id": result.id, "story_id": result.story_id, "duplicate_of": result.duplicate_of}))
+    try:
+        stories = RedisStoryStore(client, prefix, settings.dedup)
+        for result in cluster(records(), RedisDedupStore(client, prefix), stories, settings.dedup, datetime.now(UTC)):
+            print(json.dumps({"id": result.id, "story_id": result.story_id, "duplicate_of": result.duplicate_of,
+                              "kind": result.kind, "score": round(result.score, 4)}))
+    finally:
+        for key in client.scan_iter(f"{prefix}:*", count=1000):
+            client.delete(key)
     return 0
 
 
@@ -437,6 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--facet", action="append", default=[], help="facet field (persons, source, language, …)")
     p.add_argument("--filter", action="append", default=[], help="FIELD=VALUE, for example language=fr")
     p.add_argument("--size", type=int, default=10)
+    p.add_argument("--collapse", choices=["story"], help="one hit per story, with how many articles it has")
     p.add_argument("--json", action="store_true", help="one JSON object: total, hits, facets")
     p.set_defaults(func=cmd_search)
     p = sub.add_parser("extract", help="extract saved HTML pages to JSON lines (no network)")

@@ -92,6 +92,31 @@ class KibanaSettings(BaseModel):
     url: str = "http://127.0.0.1:5601"
 
 
+class DedupSettings(BaseModel):
+    """Near-duplicates and stories (``ingest.dedup``); the thresholds are the same for every language."""
+
+    # Articles are compared with those processed in the last ``window_days`` days (whole days, UTC).
+    window_days: int = Field(default=7, ge=1, le=90)
+    # Near-verbatim copies: word shingles, a content-defined sample of them (hash % sample_every == 0) from
+    # the start of the text, at most max_fingerprints; a copy shares at least min_shared of them and
+    # duplicate_containment of the shorter text's.
+    shingle_words: int = Field(default=5, ge=2)
+    sample_every: int = Field(default=8, ge=1)
+    max_fingerprints: int = Field(default=24, ge=4, le=255)
+    min_shared: int = Field(default=4, ge=1)
+    duplicate_containment: float = Field(default=0.75, gt=0, le=1)
+    # Stories: the text's keywords (word stems weighted by rarity in the language), the first posted_keywords
+    # of them looked up; the same story when the weighted cosine reaches story_similarity.
+    keywords: int = Field(default=32, ge=4, le=255)
+    posted_keywords: int = Field(default=16, ge=1)
+    story_similarity: float = Field(default=0.17, gt=0, le=1)
+    # Bounds on the lookup: articles kept per fingerprint or keyword per day, candidates compared.
+    max_postings: int = Field(default=16, ge=1, le=64)
+    max_candidates: int = Field(default=64, ge=1)
+    # Hash buckets per day; about (articles per day × 40) / 100 keeps each bucket in Redis' compact encoding.
+    buckets_per_day: int = Field(default=65536, ge=1)
+
+
 class AirflowSettings(BaseModel):
     pool: str = "ingest_processing"
     pool_slots: int = 2
@@ -112,6 +137,7 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     nlp: NlpSettings = Field(default_factory=NlpSettings)
+    dedup: DedupSettings = Field(default_factory=DedupSettings)
     feeds: FeedSettings = Field(default_factory=FeedSettings)
     kibana: KibanaSettings = Field(default_factory=KibanaSettings)
     airflow: AirflowSettings = Field(default_factory=AirflowSettings)

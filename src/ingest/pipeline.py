@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from ingest.config import Settings
-from ingest.dedup import Decision, content_hash, decide
+from ingest.dedup import Decision, content_hash, decide, signature
 from ingest.enrich import NerModels, enrich_articles
 from ingest.errors import PermanentError, StageError, TransientError
 from ingest.extract import extract_article, feed_text
@@ -34,6 +34,7 @@ from ingest.stores.base import (
     PendingQueue,
     QueuedEntry,
     RobotsCache,
+    StoryStore,
 )
 from ingest.urls import article_id, canonical_url, domain_of
 
@@ -47,6 +48,7 @@ class Runtime:
     settings: Settings
     queue: PendingQueue
     dedup: DedupStore
+    stories: StoryStore
     sink: ArticleSink
     http: httpx.Client
     models: NerModels
@@ -184,6 +186,10 @@ async def _poll_one(
 # ---------------------------------------------------------------- process
 
 
+# Counter names (``dedup/<name>``) of the story store's decisions; docs/operations.md lists them.
+_ASSIGNED = {"new": "new_story", "story": "same_story", "duplicate": "near_duplicate", "again": "assigned_before"}
+
+
 @dataclass
 class _Candidate:
     item: QueuedEntry
@@ -251,7 +257,13 @@ def process_batch(rt: Runtime, consumer: str, now: datetime) -> tuple[int, Repor
             done.append(item.message_id)
             continue
         in_batch[text_hash] = article.article_id
-        article = article.model_copy(update={"story_id": decision.story_id})
+        # Near-verbatim copies and stories: decided and kept in one atomic step, so a copy later in this batch
+        # or in another worker's sees this article.
+        assigned = rt.stories.assign(
+            article.article_id, signature(article.text, article.language, rt.settings.dedup), now
+        )
+        report.count(f"dedup/{_ASSIGNED[assigned.kind]}", feed_id=entry.feed_id)
+        article = article.model_copy(update={"story_id": assigned.story_id, "duplicate_of": assigned.duplicate_of})
         candidates.append(_Candidate(item, doc_id, article, text_hash))
     rt.queue.ack(done)
     if candidates:

@@ -14,6 +14,7 @@ from ingest.stores.redis import (
     RedisPendingQueue,
     RedisRobotsCache,
     RedisStats,
+    RedisStoryStore,
     build_redis_client,
 )
 
@@ -34,6 +35,7 @@ def build_runtime(settings: Settings, models: NerModels | None = None, search: b
             redis_client, prefix, settings.pipeline.consumer_group, settings.pipeline.reclaim_idle_seconds
         ),
         dedup=RedisDedupStore(redis_client, prefix),
+        stories=RedisStoryStore(redis_client, prefix, settings.dedup),
         feed_state=RedisFeedStateStore(redis_client, prefix),
         sink=ElasticsearchSink(es, settings.elasticsearch),
         http=build_http_client(settings.http),

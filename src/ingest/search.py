@@ -39,12 +39,21 @@ class Hit(BaseModel):
     published_at: str | None
     score: float | None
     highlight: list[str]
+    # With ``collapse="story"``: the story of the hit and how many matching articles it has.
+    story_id: str | None = None
+    story_size: int | None = None
 
 
 class SearchResult(BaseModel):
     total: int
     hits: list[Hit]
     facets: dict[str, list[FacetValue]]
+    # With a collapse: how many stories (distinct story_id, approximate beyond 3,000) the matches make.
+    stories: int | None = None
+
+
+# What a search can collapse on: one hit per value of the field (the best-scoring), with its count.
+COLLAPSE = {"story": "story_id"}
 
 
 def parse_filters(raw: Sequence[str]) -> list[tuple[str, str]]:
@@ -65,7 +74,7 @@ def _field(name: str) -> str:
 
 
 def build_query(
-    query: str, facets: Sequence[str], filters: Sequence[tuple[str, str]], size: int
+    query: str, facets: Sequence[str], filters: Sequence[tuple[str, str]], size: int, collapse: str | None = None
 ) -> dict[str, Any]:
     """The search request body (pure; the tests and ``ingest search --explain`` can look at it)."""
     must: list[dict[str, Any]] = []
@@ -79,6 +88,15 @@ def build_query(
         "aggs": {name: {"terms": {"field": _field(name), "size": 10}} for name in facets},
         "track_total_hits": True,
     }
+    if collapse is not None:
+        if collapse not in COLLAPSE:
+            raise ConfigError(f"cannot collapse on {collapse!r}; choose from {', '.join(COLLAPSE)}")
+        field = COLLAPSE[collapse]
+        body["_source"] = [*body["_source"], field]
+        body["collapse"] = {"field": field}
+        # Per collapsed hit, its group's size: a terms aggregation over the same matches, read for the hits shown.
+        body["aggs"]["_collapse_sizes"] = {"terms": {"field": field, "size": max(size, 10) * 10}}
+        body["aggs"]["_collapse_count"] = {"cardinality": {"field": field}}
     return body
 
 
@@ -89,10 +107,15 @@ def search_articles(
     facets: Sequence[str] = (),
     filters: Sequence[tuple[str, str]] = (),
     size: int = 10,
+    collapse: str | None = None,
 ) -> SearchResult:
-    """Hits, total and facet counts for a query over the read alias."""
-    body = build_query(query, facets, filters, size)
+    """Hits, total and facet counts for a query over the read alias; ``collapse="story"`` gives one hit per
+    story (its best match) with the number of matching articles in it."""
+    body = build_query(query, facets, filters, size, collapse)
     response = client.search(index=index, **body)
+    aggs = response.get("aggregations", {})
+    sizes = {b.value: b.count for b in _buckets(aggs.get("_collapse_sizes", {}))}
+    field = COLLAPSE.get(collapse or "")
     hits = []
     for raw in response["hits"]["hits"]:
         src = raw.get("_source", {})
@@ -106,14 +129,16 @@ def search_articles(
                 published_at=src.get("published_at"),
                 score=raw.get("_score"),
                 highlight=highlight,
+                story_id=src.get("story_id") if field else None,
+                story_size=sizes.get(str(src.get(field)), 1) if field else None,
             )
         )
     total = response["hits"]["total"]
-    aggs = response.get("aggregations", {})
     return SearchResult(
         total=int(total["value"] if isinstance(total, dict) else total),
         hits=hits,
         facets={name: _buckets(aggs.get(name, {})) for name in facets},
+        stories=int(aggs["_collapse_count"]["value"]) if "_collapse_count" in aggs else None,
     )
 
 

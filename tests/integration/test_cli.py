@@ -105,20 +105,30 @@ def test_extract_saved_pages(tmp_path: Path) -> None:
     assert bad["path"] == str(empty) and "extraction_empty" in bad["error"]
 
 
-def test_cluster_exact_copies() -> None:
+def test_cluster_levels_with_the_pipelines_store(settings: Settings, redis_client: object, tmp_path: Path) -> None:
+    seed = (shared_fixtures() / "seed" / "izhevsk_drone_attack_fr.txt").read_text(encoding="utf-8")
+    paras = [p for p in seed.splitlines() if p.strip()]
     rows = [
-        {"id": "a", "text": "Trois morts à Izhevsk après une attaque de drones."},
-        {"id": "b", "text": "Un autre sujet, sans rapport."},
-        {"id": "c", "text": "TROIS morts a Izhevsk apres une attaque de drones !"},
+        {"id": "a", "text": seed, "lang": "fr"},
+        {"id": "b", "text": "Le merlu de l'Atlantique Nord a été sauvé de l'extinction par les quotas européens, "
+                            "selon un rapport du Conseil international pour l'exploration de la mer.", "lang": "fr"},
+        {"id": "c", "text": seed.upper(), "lang": "fr"},  # the same normalised text
+        {"id": "d", "text": "Par la rédaction, avec AFP\n" + "\n".join(paras[:4]), "lang": "fr"},  # a teaser
     ]
-    result = run(["cluster", "-"], stdin="\n".join(json.dumps(r) for r in rows))
+    env = settings_env(settings, tmp_path)
+    result = run(["cluster", "-"], stdin="\n".join(json.dumps(r) for r in rows), env=env)
     assert result.returncode == 0, result.stderr
-    out = [json.loads(line) for line in result.stdout.splitlines()]
-    assert out == [
-        {"id": "a", "story_id": "a", "duplicate_of": None},
-        {"id": "b", "story_id": "b", "duplicate_of": None},
-        {"id": "c", "story_id": "a", "duplicate_of": "a"},
-    ]
+    out = {row["id"]: row for row in map(json.loads, result.stdout.splitlines())}
+    assert list(out) == ["a", "b", "c", "d"]
+    assert (out["a"]["story_id"], out["a"]["duplicate_of"], out["a"]["kind"]) == ("a", None, "new")
+    assert (out["b"]["story_id"], out["b"]["duplicate_of"]) == ("b", None)
+    assert (out["c"]["story_id"], out["c"]["duplicate_of"], out["c"]["kind"]) == ("a", "a", "exact")
+    assert (out["d"]["story_id"], out["d"]["duplicate_of"], out["d"]["kind"]) == ("a", "a", "duplicate")
+    # It kept nothing: the pipeline's namespace is untouched and its own was deleted.
+    assert not list(redis_client.scan_iter(f"{settings.redis.prefix}:*"))  # type: ignore[attr-defined]
+
+    bad = run(["cluster", "-"], stdin=json.dumps({"id": "x"}) + "\n", env=env)
+    assert bad.returncode != 0 and 'no "text"' in bad.stderr
 
 
 def test_run_then_search_json(settings: Settings, feed_base_url: str, tmp_path: Path) -> None:
@@ -134,7 +144,8 @@ def test_run_then_search_json(settings: Settings, feed_base_url: str, tmp_path: 
     body = json.loads(found.stdout)
     assert body["total"] == 1
     hit = body["hits"][0]
-    assert set(hit) == {"id", "title", "url", "source", "published_at", "score", "highlight"}
+    assert set(hit) == {"id", "title", "url", "source", "published_at", "score", "highlight", "story_id",
+                         "story_size"}
     assert any("Izhevsk" in h for h in hit["highlight"])
     assert "Vladimir Poutine" in [f["value"] for f in body["facets"]["persons"]]
 

@@ -1,14 +1,15 @@
-"""Exact-copy dedup: the normalised text and its hash, the new/duplicate decision, and stories over a batch."""
+"""Dedup, the pure part: the normalised text and its hash, fingerprints and keywords of a text."""
 
 from __future__ import annotations
 
 import pytest
 from tests.conftest import shared_fixtures
 
-from ingest.dedup import ClusterInput, cluster, content_hash, decide, normalise_text
+from ingest.config import DedupSettings
+from ingest.dedup import ClusterInput, content_hash, cosine, fingerprints, keywords, normalise_text, signature
+from ingest.dedup_quality import make_copies, paragraphs
 from ingest.extract import extract_article
 from ingest.services import DEMO_ROOT
-from ingest.stores.memory import MemoryDedupStore
 
 
 @pytest.fixture(scope="module")
@@ -70,43 +71,56 @@ def test_demo_syndicated_copy_has_the_same_hash() -> None:
     assert content_hash(original.text) == content_hash(copy.text)
 
 
-def test_decide() -> None:
-    store = MemoryDedupStore()
-    text_hash = content_hash("Un texte")
-    assert decide("a", text_hash, store).kind == "new"
-    store.commit("a", text_hash)
-    again = decide("a", text_hash, store)  # a retried article is still its own story, not its own duplicate
-    assert (again.kind, again.story_id, again.duplicate_of) == ("new", "a", None)
-    copy = decide("b", text_hash, store)
-    assert (copy.kind, copy.story_id, copy.duplicate_of) == ("duplicate", "a", "a")
+SETTINGS = DedupSettings()
 
 
-def test_cluster(seed_text: str) -> None:
-    records = [
-        ClusterInput("izhevsk", seed_text, title="Izhevsk", lang="fr"),
-        ClusterInput("other", "Le merlu de l'Atlantique Nord a été sauvé de l'extinction.", lang="fr"),
-        ClusterInput("izhevsk-copy", seed_text, title="Reprise", lang="fr"),
-        ClusterInput("izhevsk-shouted", seed_text.upper(), lang="fr"),
-        ClusterInput("other-copy", "LE MERLU de l’Atlantique nord a ete sauve de l’extinction", lang="fr"),
-        ClusterInput("third", "Russia hits Kyiv with ballistic missile.", lang="en"),
-    ]
-    results = {r.id: r for r in cluster(records, MemoryDedupStore())}
-    assert list(results) == [r.id for r in records]
-    # First of a story: no duplicate_of, its own story.
-    for first in ("izhevsk", "other", "third"):
-        assert (results[first].story_id, results[first].duplicate_of) == (first, None)
-    # Copies point to the first article that had the text.
-    for copy, first in (("izhevsk-copy", "izhevsk"), ("izhevsk-shouted", "izhevsk"), ("other-copy", "other")):
-        assert (results[copy].story_id, results[copy].duplicate_of) == (first, first)
+def test_fingerprints_of_a_text_cut_short_are_a_subset(seed_text: str) -> None:
+    words = normalise_text(seed_text).split()
+    full = fingerprints(words, SETTINGS)
+    assert 8 <= len(full) <= SETTINGS.max_fingerprints
+    for cut in (60, 120, 200):
+        assert set(fingerprints(words[:cut], SETTINGS)) <= set(full)
+    # A text of different words shares none.
+    other = normalise_text("Le merlu de l'Atlantique Nord a été sauvé de l'extinction par les quotas de pêche "
+                           "européens, selon un rapport publié mardi par le Conseil international.").split()
+    assert not set(fingerprints(other * 3, SETTINGS)) & set(full)
 
 
-def test_cluster_is_idempotent_over_a_rerun(seed_text: str) -> None:
-    store = MemoryDedupStore()
-    records = [ClusterInput("a", seed_text), ClusterInput("b", seed_text), ClusterInput("c", "Autre chose.")]
-    first_run = list(cluster(records, store))
-    second_run = list(cluster(records, store))
-    assert first_run == second_run
-    # Arrival order decides who is first.
-    reordered = {r.id: r for r in cluster(reversed(records), MemoryDedupStore())}
-    assert (reordered["b"].story_id, reordered["b"].duplicate_of) == ("b", None)
-    assert reordered["a"].duplicate_of == "b"
+def test_each_copy_keeps_most_fingerprints(seed_text: str) -> None:
+    original = ClusterInput("seed", seed_text, lang="fr")
+    mine = set(signature(seed_text, "fr", SETTINGS).fingerprints)
+    for copy in make_copies(original, "Izhevsk"):
+        theirs = signature(copy.record.text, "fr", SETTINGS).fingerprints
+        assert content_hash(copy.record.text) != content_hash(seed_text), copy.how
+        shared = len(mine & set(theirs))
+        assert shared >= SETTINGS.min_shared and shared / len(theirs) >= SETTINGS.duplicate_containment, copy.how
+
+
+def test_keywords_prefer_rare_words_and_are_deterministic(seed_text: str) -> None:
+    words = normalise_text(seed_text).split()
+    first = keywords(words, "fr", 32)
+    assert first == keywords(words, "fr", 32)
+    assert len(first) == 32
+    assert [w for _, w in first] == sorted((w for _, w in first), reverse=True)
+    # Stop words never count; a rare name outweighs a common word.
+    common = dict(keywords(["maison", "maison", "maison", "izhevsk"], "fr", 8))
+    assert len(common) == 2
+    heavy = [w for _, w in keywords(["maison", "izhevsk"], "fr", 8)]
+    assert heavy[0] > heavy[1]
+    assert keywords(["le", "la", "les", "de", "des", "et"], "fr", 8) == ()
+
+
+def test_cosine_of_keywords(seed_text: str) -> None:
+    a = signature(seed_text, "fr", SETTINGS).keywords
+    assert cosine(a, a) == pytest.approx(1.0)
+    half = signature(" ".join(paragraphs(seed_text)[:2]), "fr", SETTINGS).keywords
+    assert SETTINGS.story_similarity < cosine(a, half) < 1.0
+    other = signature("Russia hits Kyiv with a ballistic missile overnight, officials say.", "en", SETTINGS).keywords
+    assert cosine(a, other) < SETTINGS.story_similarity
+    assert cosine((), a) == 0.0
+
+
+def test_packed_signature_layout() -> None:
+    sig = signature("Une attaque de drones vise l'usine d'Izhevsk, en Russie, selon les autorités locales "
+                    "qui parlent de trois morts et de plusieurs blessés dans la nuit de mardi.", "fr", SETTINGS)
+    assert len(sig.packed()) == 4 * len(sig.fingerprints) + 5 * len(sig.keywords)

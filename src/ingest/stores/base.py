@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ingest.models import FeedEntry, FeedState
+
+if TYPE_CHECKING:
+    from ingest.dedup import Assignment, Signature
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,15 @@ class DedupStore(Protocol):
     def story_of_hash(self, content_hash: str) -> str | None: ...
     def mark_seen(self, article_id: str) -> None: ...
     def commit(self, article_id: str, content_hash: str) -> str: ...
+
+
+class StoryStore(Protocol):
+    """Near-duplicate and story state over a sliding window of days."""
+
+    def assign(self, article_id: str, signature: Signature, now: datetime, insert: bool = True) -> Assignment:
+        """Compare an article with those kept and, atomically with the comparison, keep it (unless
+        ``insert`` is false): two workers given copies of one story at once end in one story."""
+        ...
 
 
 class FeedStateStore(Protocol):

@@ -10,10 +10,14 @@ import json
 import logging
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from importlib import resources
 from typing import Any
 
 import redis
 
+from ingest.config import DedupSettings
+from ingest.dedup import Assignment, Signature
 from ingest.errors import ServiceUnavailableError
 from ingest.models import FeedEntry, FeedState
 from ingest.stores.base import QueuedEntry
@@ -46,6 +50,8 @@ class Keys:
         self.attempts = f"{prefix}:attempts"
         self.stats = f"{prefix}:stats"
         self.feed_stats = f"{prefix}:feedstats"
+        # Near-duplicate and story state (stories.lua names the keys under it; one hash tag, one slot).
+        self.stories = f"{prefix}:{{stories}}"
 
     def feed(self, feed_id: str) -> str:
         return f"{self.prefix}:feed:{{{feed_id}}}"
@@ -215,6 +221,30 @@ class RedisDedupStore:
         pipe.delete(self.keys.claim(article_id))
         _, _, owner, _ = pipe.execute()
         return str(owner)
+
+
+class RedisStoryStore:
+    """Near-duplicates and stories over the last ``window_days`` days, decided and kept by one Redis script
+    (``stories.lua``), so the comparison and the insert are atomic."""
+
+    def __init__(self, client: redis.Redis, prefix: str, settings: DedupSettings) -> None:
+        self.client = client
+        self.keys = Keys(prefix)
+        self.settings = settings
+        source = resources.files("ingest.stores").joinpath("stories.lua").read_text(encoding="utf-8")
+        self._assign = client.register_script(source)
+
+    def assign(self, article_id: str, signature: Signature, now: datetime, insert: bool = True) -> Assignment:
+        s = self.settings
+        day = int(now.timestamp() // 86400)
+        reply: Any = self._assign(args=[
+            self.keys.stories, article_id, day, s.window_days, (s.window_days + 1) * 86400, s.buckets_per_day,
+            len(signature.fingerprints), len(signature.keywords), s.posted_keywords, signature.packed(),
+            s.min_shared, s.duplicate_containment, s.story_similarity, s.max_postings, s.max_candidates,
+            1 if insert else 0,
+        ])
+        kind, story_id, duplicate_of, score = reply
+        return Assignment(story_id=story_id, duplicate_of=duplicate_of or None, score=float(score), kind=kind)
 
 
 class RedisFeedStateStore:

@@ -1,0 +1,180 @@
+"""Near-duplicates and stories in a real Redis: the quality gate, the window, concurrency and bounded state."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+
+from ingest.config import DedupSettings, Settings
+from ingest.dedup import ClusterInput, cluster, signature
+from ingest.dedup_quality import (
+    best_threshold,
+    make_copies,
+    records_of,
+    semeval_pairs,
+    story_scores,
+    tfidf_cosines,
+)
+from ingest.index import to_document
+from ingest.models import Article, Source
+from ingest.quality import fundus_pages
+from ingest.search import parse_filters, search_articles
+from ingest.stores.elasticsearch import ElasticsearchSink, build_es_client
+from ingest.stores.redis import RedisDedupStore, RedisStoryStore
+from tests.conftest import shared_fixtures
+
+NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
+SETTINGS = DedupSettings()
+
+
+@pytest.fixture
+def prefix(redis_client: redis.Redis) -> Iterator[str]:
+    name = f"t{uuid.uuid4().hex[:8]}"
+    yield name
+    for key in redis_client.scan_iter(f"{name}:*", count=1000):
+        redis_client.delete(key)
+
+
+@pytest.fixture(scope="module")
+def seed_text() -> str:
+    return (shared_fixtures() / "seed" / "izhevsk_drone_attack_fr.txt").read_text(encoding="utf-8")
+
+
+def test_copies_of_real_articles_are_duplicates_and_nothing_else_is(redis_client: redis.Redis, prefix: str) -> None:
+    """The quality gate for ``duplicate_of`` (issue target: precision ≥ 0.99, recall ≥ 0.95, no false ones)."""
+    pages = [p for p in fundus_pages(shared_fixtures() / "pages" / "fundus") if p.body]
+    originals = [ClusterInput(p.name, p.body or "", lang=p.lang) for p in pages]
+    copies = [c for p, o in zip(pages, originals, strict=True) for c in make_copies(o, p.title or "")]
+    records = [*originals, *(c.record for c in copies)]
+    results = {r.id: r for r in cluster(records, RedisDedupStore(redis_client, prefix),
+                                        RedisStoryStore(redis_client, prefix, SETTINGS), SETTINGS, NOW)}
+    assert all(results[o.id].duplicate_of is None for o in originals)
+    # 55 articles from different outlets and years: a few share a subject (Epstein, Nato and Kyiv) and the
+    # story threshold fitted to SemEval joins 4 of them (a known weakness, docs/benchmarks.md); not more.
+    assert len(originals) - len({results[o.id].story_id for o in originals}) <= 4
+    # The earlier article a copy points to is its original or an earlier copy of it (whichever it shares most).
+    source = {o.id: o.id for o in originals} | {c.record.id: c.original for c in copies}
+    right = sum(source.get(results[c.record.id].duplicate_of or "") == c.original for c in copies)
+    flagged = sum(r.duplicate_of is not None for r in results.values())
+    print(f"duplicate_of: {right}/{len(copies)} copies found, {flagged} flagged")
+    assert right / len(copies) >= 0.95
+    assert right / flagged >= 0.99
+    # A copy is in its original's story.
+    assert all(results[c.record.id].story_id == results[c.original].story_id for c in copies
+               if results[c.record.id].duplicate_of)
+
+
+def test_semeval_story_pairs(redis_client: redis.Redis, prefix: str) -> None:
+    """Same story_id against the annotators (floor = measured 0.809, rounded down), never a duplicate_of
+    between two outlets' articles on one story, and at least the TF-IDF baseline tuned on the file itself."""
+    pairs = semeval_pairs(shared_fixtures() / "dedup" / "semeval2022_task8_dev.jsonl")
+    results = list(cluster(records_of(pairs), RedisDedupStore(redis_client, prefix),
+                           RedisStoryStore(redis_client, prefix, SETTINGS), SETTINGS, NOW))
+    ours = story_scores(pairs, results)
+    baseline = best_threshold(tfidf_cosines(pairs), [p.same_story for p in pairs])
+    print(f"story pairs: ours P {ours.precision:.3f} R {ours.recall:.3f} F1 {ours.f1:.3f}; "
+          f"TF-IDF best threshold F1 {baseline.f1:.3f}")
+    assert ours.f1 >= 0.80
+    assert ours.f1 >= baseline.f1
+    by_id = {r.id: r for r in results}
+    assert not [p for p in pairs if p.same_story and by_id[p.b.id].duplicate_of == p.a.id]
+
+
+def test_window_and_retries(redis_client: redis.Redis, prefix: str, seed_text: str) -> None:
+    settings = DedupSettings(window_days=7)
+    store = RedisStoryStore(redis_client, prefix, settings)
+    sig = signature(seed_text, "fr", settings)
+    first = store.assign("a", sig, NOW)
+    assert (first.kind, first.story_id, first.duplicate_of) == ("new", "a", None)
+    # A retry of the same article gets the same answer and keeps nothing more.
+    keys = sorted(redis_client.scan_iter(f"{prefix}:*"))
+    again = store.assign("a", sig, NOW + timedelta(hours=1))
+    assert (again.kind, again.story_id) == ("again", "a")
+    assert sorted(redis_client.scan_iter(f"{prefix}:*")) == keys
+    # Within the window a copy is found; past it, the article is forgotten.
+    inside = store.assign("b", sig, NOW + timedelta(days=7), insert=False)
+    assert (inside.kind, inside.duplicate_of) == ("duplicate", "a")
+    outside = store.assign("c", sig, NOW + timedelta(days=8), insert=False)
+    assert (outside.kind, outside.story_id, outside.duplicate_of) == ("new", "c", None)
+    # Every key expires: memory follows the window.
+    ttls = [redis_client.ttl(k) for k in keys if not k.endswith(":seq")]
+    assert ttls and all(0 < t <= (settings.window_days + 1) * 86400 for t in ttls)
+
+
+def test_postings_are_bounded(redis_client: redis.Redis, prefix: str, seed_text: str) -> None:
+    settings = DedupSettings(max_postings=4)
+    store = RedisStoryStore(redis_client, prefix, settings)
+    sig = signature(seed_text, "fr", settings)
+    for n in range(12):
+        store.assign(f"copy{n}", sig, NOW)
+    buckets = [k for k in redis_client.scan_iter(f"{prefix}:*") if ":f:" in k or ":k:" in k]
+    raw = redis.Redis(connection_pool=redis_client.connection_pool.__class__(
+        **{**redis_client.connection_pool.connection_kwargs, "decode_responses": False}))
+    lengths = [len(v) for k in buckets for v in raw.hvals(k)]
+    assert lengths and max(lengths) == 4 * settings.max_postings
+
+
+def test_two_workers_with_copies_of_one_story_make_one_story(redis_client: redis.Redis, prefix: str,
+                                                             seed_text: str) -> None:
+    """Workers assign copies of the same stories at the same moment; each story ends with one story_id."""
+    settings = DedupSettings()
+    texts = {
+        "izhevsk": seed_text,
+        "merlu": "Le merlu de l'Atlantique Nord a été sauvé de l'extinction grâce aux quotas de pêche européens. "
+                 "Le Conseil international pour l'exploration de la mer publie mardi un rapport qui montre que "
+                 "les stocks ont retrouvé leur niveau des années 1980 après vingt ans de restrictions sévères.",
+    }
+    barrier = threading.Barrier(4)
+    results: dict[str, str] = {}
+
+    def worker(n: int) -> None:
+        client = redis.Redis(connection_pool=redis_client.connection_pool)
+        store = RedisStoryStore(client, prefix, settings)
+        for story, text in texts.items():
+            barrier.wait()
+            variant = f"Par la rédaction {n}\n{text}\nLire aussi sur notre site {n}."
+            results[f"{story}-{n}"] = store.assign(f"{story}-{n}", signature(variant, "fr", settings), NOW).story_id
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for story in texts:
+        assert len({v for k, v in results.items() if k.startswith(story)}) == 1, results
+    assert len(set(results.values())) == 2
+
+
+def test_search_collapses_on_story(settings: Settings) -> None:
+    """``--collapse story``: one hit per story with the number of matching articles in it (osmem or a real
+    Elasticsearch by URL)."""
+    es = build_es_client(settings.elasticsearch)
+    sink = ElasticsearchSink(es, settings.elasticsearch)
+    sink.ensure_ready()
+    fetched = datetime(2026, 11, 24, tzinfo=UTC)
+    articles = [("a1", "s1"), ("a2", "s1"), ("a3", "s1"), ("b1", "s2"), ("c1", "c1")]
+    docs = []
+    for article_id, story in articles:
+        article = Article(
+            article_id=article_id, url=f"http://x.example/{article_id}", canonical_url=f"http://x.example/{article_id}",
+            source=Source(feed_id="f", name="Feed", domain="x.example"), title=f"Drones sur Izhevsk {article_id}",
+            text="Une attaque de drones a visé l'usine d'Izhevsk.", fetched_at=fetched, content_hash=article_id,
+            story_id=story, duplicate_of="a1" if article_id == "a2" else None, language="fr",
+        )
+        docs.append((article_id, to_document(article, fetched, 1)))
+    assert all(o.ok for o in sink.write(docs))
+    es.indices.refresh(index=settings.elasticsearch.index_prefix)
+    plain = search_articles(es, settings.elasticsearch.index_prefix, "Izhevsk", size=10)
+    assert plain.total == 5 and len(plain.hits) == 5 and plain.stories is None
+    collapsed = search_articles(es, settings.elasticsearch.index_prefix, "Izhevsk", size=10, collapse="story")
+    assert collapsed.total == 5
+    assert sorted((h.story_id, h.story_size) for h in collapsed.hits) == [("c1", 1), ("s1", 3), ("s2", 1)]
+    assert collapsed.stories == 3
+    # The keyword fields filter exactly.
+    copies = search_articles(es, settings.elasticsearch.index_prefix, "Izhevsk", filters=parse_filters(["story=s1"]))
+    assert copies.total == 3
