@@ -75,15 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 pipe = client.pipeline(transaction=False)
                 for _ in range(min(500, checkpoint - stored)):
                     now = START + timedelta(days=stored * 7 // args.articles)
-                    day = int(now.timestamp() // 86400)
-                    sig = synthetic(rng, cum, settings)
-                    store._assign(args=[
-                        store.keys.stories, f"{stored:020x}", day, settings.window_days,
-                        (settings.window_days + 1) * 86400, settings.buckets_per_day, len(sig.fingerprints),
-                        len(sig.keywords), settings.posted_keywords, sig.packed(), settings.min_shared,
-                        settings.duplicate_containment, settings.story_similarity, settings.max_postings,
-                        settings.max_candidates, 1,
-                    ], client=pipe)
+                    store.queue_assign(pipe, f"{stored:020x}", synthetic(rng, cum, settings), now)
                     stored += 1
                 pipe.execute()
             memory = int(client.info("memory")["used_memory"]) - base

@@ -44,7 +44,7 @@ from ingest.dedup_quality import (
 )
 from ingest.quality import fundus_pages
 from ingest.services import free_port, spawn_redis
-from ingest.stores.redis import RedisDedupStore, RedisStoryStore
+from ingest.stores.redis import RedisDedupStore, RedisStoryStore, delete_namespace
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
@@ -71,8 +71,7 @@ def run_cluster(client: redis.Redis, records: Sequence[ClusterInput], settings: 
         return list(cluster(records, RedisDedupStore(client, prefix), RedisStoryStore(client, prefix, settings),
                             settings, NOW))
     finally:
-        for key in client.scan_iter(f"{prefix}:*", count=1000):
-            client.delete(key)
+        delete_namespace(client, prefix)
 
 
 def fundus_originals() -> list[tuple[ClusterInput, str]]:

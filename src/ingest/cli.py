@@ -302,7 +302,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     """The pipeline's dedup step (same code, same settings) over a file, in a Redis namespace of its own that
     is deleted afterwards, so it neither sees nor changes what the pipeline keeps."""
     from ingest.dedup import ClusterInput, cluster
-    from ingest.stores.redis import RedisDedupStore, RedisStoryStore, build_redis_client
+    from ingest.stores.redis import RedisDedupStore, RedisStoryStore, build_redis_client, delete_namespace
 
     settings = load_settings()
     client = build_redis_client(settings.redis.url)
@@ -321,8 +321,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
             print(json.dumps({"id": result.id, "story_id": result.story_id, "duplicate_of": result.duplicate_of,
                               "kind": result.kind, "score": round(result.score, 4)}))
     finally:
-        for key in client.scan_iter(f"{prefix}:*", count=1000):
-            client.delete(key)
+        delete_namespace(client, prefix)
     return 0
 
 

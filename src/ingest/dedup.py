@@ -22,7 +22,7 @@ import re
 import struct
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -129,7 +129,7 @@ def keywords(words: list[str], language: str | None, limit: int) -> tuple[tuple[
         stem = word[:STEM_CHARS]
         counts[stem] += 1
         weight[stem] = max(weight.get(stem, 0.0), rarity(word, language))
-    scored = sorted(((1 + math.log(n)) * weight[s], s) for s, n in counts.items())
+    scored = (((1 + math.log(n)) * weight[s], s) for s, n in counts.items())
     top = sorted(scored, key=lambda x: (-x[0], x[1]))[:limit]
     return tuple((_hash64(s) >> 32, max(1, min(255, round(w * WEIGHT_SCALE)))) for w, s in top)
 
@@ -139,8 +139,8 @@ def signature(text: str, language: str | None, settings: DedupSettings) -> Signa
     return Signature(fingerprints(words, settings), keywords(words, language, settings.keywords))
 
 
-def cosine(a: Iterable[tuple[int, int]], b: Iterable[tuple[int, int]]) -> float:
-    """Weighted cosine of two keyword lists (the store computes the same in its script)."""
+def cosine(a: Iterable[tuple[Hashable, float]], b: Iterable[tuple[Hashable, float]]) -> float:
+    """Weighted cosine of two (term, weight) lists (the store computes the same for keywords in its script)."""
     wa, wb = dict(a), dict(b)
     dot = sum(w * wb.get(k, 0) for k, w in wa.items())
     norm = math.sqrt(sum(w * w for w in wa.values())) * math.sqrt(sum(w * w for w in wb.values()))

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.dedup import ClusterInput, ClusterResult, normalise_text, stop_words
+from ingest.dedup import ClusterInput, ClusterResult, cosine, normalise_text, stop_words
 
 SAME_STORY_MAX_OVERALL = 2.0
 
@@ -108,13 +108,7 @@ def tfidf_cosines(pairs: Sequence[Pair]) -> list[float]:
     vectors = {
         rid: {w: (1 + math.log(c)) * math.log(n / df[w]) for w, c in bag.items()} for rid, bag in bags.items()
     }
-
-    def cos(a: dict[str, float], b: dict[str, float]) -> float:
-        dot = sum(v * b.get(k, 0.0) for k, v in a.items())
-        norm = math.sqrt(sum(v * v for v in a.values())) * math.sqrt(sum(v * v for v in b.values()))
-        return dot / norm if norm else 0.0
-
-    return [cos(vectors[p.a.id], vectors[p.b.id]) for p in pairs]
+    return [cosine(vectors[p.a.id].items(), vectors[p.b.id].items()) for p in pairs]
 
 
 # ------------------------------------------------------------------ near-verbatim copies

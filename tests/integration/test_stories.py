@@ -25,7 +25,7 @@ from ingest.models import Article, Source
 from ingest.quality import fundus_pages
 from ingest.search import parse_filters, search_articles
 from ingest.stores.elasticsearch import ElasticsearchSink, build_es_client
-from ingest.stores.redis import RedisDedupStore, RedisStoryStore
+from ingest.stores.redis import RedisDedupStore, RedisStoryStore, delete_namespace
 from tests.conftest import shared_fixtures
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
@@ -36,8 +36,7 @@ SETTINGS = DedupSettings()
 def prefix(redis_client: redis.Redis) -> Iterator[str]:
     name = f"t{uuid.uuid4().hex[:8]}"
     yield name
-    for key in redis_client.scan_iter(f"{name}:*", count=1000):
-        redis_client.delete(key)
+    delete_namespace(redis_client, name)
 
 
 @pytest.fixture(scope="module")
@@ -106,15 +105,14 @@ def test_window_and_retries(redis_client: redis.Redis, prefix: str, seed_text: s
     assert ttls and all(0 < t <= (settings.window_days + 1) * 86400 for t in ttls)
 
 
-def test_postings_are_bounded(redis_client: redis.Redis, prefix: str, seed_text: str) -> None:
+def test_postings_are_bounded(redis_client: redis.Redis, redis_url: str, prefix: str, seed_text: str) -> None:
     settings = DedupSettings(max_postings=4)
     store = RedisStoryStore(redis_client, prefix, settings)
     sig = signature(seed_text, "fr", settings)
     for n in range(12):
         store.assign(f"copy{n}", sig, NOW)
     buckets = [k for k in redis_client.scan_iter(f"{prefix}:*") if ":f:" in k or ":k:" in k]
-    raw = redis.Redis(connection_pool=redis_client.connection_pool.__class__(
-        **{**redis_client.connection_pool.connection_kwargs, "decode_responses": False}))
+    raw = redis.Redis.from_url(redis_url)  # the postings are bytes
     lengths = [len(v) for k in buckets for v in raw.hvals(k)]
     assert lengths and max(lengths) == 4 * settings.max_postings
 

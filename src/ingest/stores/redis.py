@@ -235,16 +235,30 @@ class RedisStoryStore:
         self._assign = client.register_script(source)
 
     def assign(self, article_id: str, signature: Signature, now: datetime, insert: bool = True) -> Assignment:
-        s = self.settings
-        day = int(now.timestamp() // 86400)
-        reply: Any = self._assign(args=[
-            self.keys.stories, article_id, day, s.window_days, (s.window_days + 1) * 86400, s.buckets_per_day,
-            len(signature.fingerprints), len(signature.keywords), s.posted_keywords, signature.packed(),
-            s.min_shared, s.duplicate_containment, s.story_similarity, s.max_postings, s.max_candidates,
-            1 if insert else 0,
-        ])
+        reply: Any = self._assign(args=self.script_args(article_id, signature, now, insert))
         kind, story_id, duplicate_of, score = reply
         return Assignment(story_id=story_id, duplicate_of=duplicate_of or None, score=float(score), kind=kind)
+
+    def queue_assign(self, pipe: redis.client.Pipeline, article_id: str, signature: Signature, now: datetime) -> None:
+        """``assign`` (keeping the article) queued on a pipeline, for bulk loads; the replies are not read."""
+        self._assign(args=self.script_args(article_id, signature, now, True), client=pipe)
+
+    def script_args(self, article_id: str, signature: Signature, now: datetime, insert: bool) -> list[Any]:
+        s = self.settings
+        return [
+            self.keys.stories, article_id, int(now.timestamp() // 86400), s.window_days,
+            (s.window_days + 1) * 86400, s.buckets_per_day, len(signature.fingerprints), len(signature.keywords),
+            s.posted_keywords, signature.packed(), s.min_shared, s.duplicate_containment, s.story_similarity,
+            s.max_postings, s.max_candidates, 1 if insert else 0,
+        ]
+
+
+def delete_namespace(client: redis.Redis, prefix: str) -> None:
+    """Delete every key under ``prefix:`` (a throwaway namespace: ``ingest cluster``, evaluations, tests)."""
+    batch = list(client.scan_iter(f"{prefix}:*", count=1000))
+    while batch:
+        client.delete(*batch[:1000])
+        batch = batch[1000:]
 
 
 class RedisFeedStateStore:

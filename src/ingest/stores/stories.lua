@@ -101,8 +101,7 @@ local function record(seq)
 end
 
 local function again(r)
-  local kind = "again"
-  return {kind, r.sid, r.dup, "1"}
+  return {"again", r.sid, r.dup, "1"}
 end
 
 -- near-verbatim copies
