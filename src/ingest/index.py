@@ -33,7 +33,7 @@ def to_document(article: Article, indexed_at: datetime, schema_version: int) -> 
     doc["entities"] = [e.model_dump(mode="json") for e in article.entities]
     for label, field in FACET_FIELDS.items():
         doc[field] = _names(article.entities, label)
-    doc["places"] = []
+    doc["places"] = [p.model_dump(mode="json") for p in article.places]
     doc["enrichment"] = article.enrichment.model_dump(mode="json")
     return doc
 

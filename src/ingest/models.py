@@ -103,6 +103,8 @@ class Extracted(Record):
 
 
 class Mention(Record):
+    """One span the NER found: character offsets into the text it was found in."""
+
     text: str
     label: EntityLabel
     start: int
@@ -110,18 +112,47 @@ class Mention(Record):
 
 
 class Entity(Record):
-    """One entity of an article: a canonical name, its label and the surface forms seen."""
+    """One entity of an article: a canonical name, its label and the surface forms seen.
+
+    ``entity_id`` is the same for the same thing across articles and languages (``geo:<geonameid>`` for a
+    geo-coded place, the alias table's id for a known entity, else ``<label>:<folded name>``); ``first`` is the
+    character offset of the first mention; ``salience`` in [0, 1] grows with the count and an early first
+    mention.
+    """
 
     name: str
     label: EntityLabel
     mentions: tuple[str, ...]
     count: int
+    entity_id: str = ""
+    first: int = 0
+    salience: float = 0.0
+
+
+class GeoPoint(Record):
+    lat: float
+    lon: float
+
+
+class Place(Record):
+    """A LOC entity of an article geo-coded by the gazetteer, for map views."""
+
+    name: str
+    entity_id: str
+    geo: GeoPoint
+    country_code: str | None = None
+    # "country" or "city" (a region named after its main city is geo-coded to the city).
+    feature: Literal["country", "city"] = "city"
+    gazetteer_name: str = ""
+    population: int | None = None
 
 
 class Enrichment(Record):
     status: Literal["ok", "unsupported_language", "skipped"] = "skipped"
     models: tuple[str, ...] = ()
     version: str = "1"
+    # The offline gazetteer the places come from, as ``<package>-<version>`` (None when nothing ran).
+    gazetteer: str | None = None
 
 
 class Source(Record):
@@ -157,5 +188,6 @@ class Article(Record):
     story_id: str | None = None
     duplicate_of: str | None = None
     entities: tuple[Entity, ...] = ()
+    places: tuple[Place, ...] = ()
     mentions: tuple[Mention, ...] = Field(default=(), exclude=True)
     enrichment: Enrichment = Field(default_factory=Enrichment)

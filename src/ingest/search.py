@@ -16,6 +16,10 @@ FACETS = {
     "organizations": "organizations",
     "locations": "locations",
     "misc": "misc",
+    # One value per thing across spellings and languages: the gazetteer's name of a geo-coded place
+    # ("Moscou", "Moscow" → "Moscow"), the entity id of any entity ("per:vladimir-putin").
+    "places": "places.gazetteer_name",
+    "entity": "entities.entity_id",
     "source": "source.name",
     "domain": "source.domain",
     "language": "language",
@@ -23,7 +27,11 @@ FACETS = {
     "tags": "tags",
     "story": "story_id",
 }
-_TEXT_FIELDS = ["title^3", "title.fr^3", "title.en^3", "text", "text.fr", "text.en", "summary"]
+# The analysed text fields, weighted, under each analysis (index_template.json): "" is the language-neutral one
+# (lowercase + ASCII folding), the others are the language sub-fields (elision, stop words, light stemming).
+_TEXT_FIELDS = ("title^3", "summary^2", "text")
+# Languages with their own analysis; a document is matched by its language's sub-fields, others by the neutral one.
+ANALYSED_LANGUAGES = ("fr", "en")
 
 
 class FacetValue(BaseModel):
@@ -73,18 +81,43 @@ def _field(name: str) -> str:
     return FACETS[name]
 
 
+def text_query(query: str) -> dict[str, Any]:
+    """The query string (``simple_query_string`` syntax: ``"exact phrase"``, ``-not``, ``a | b``, ``pref*``), read
+    against each document with its own language's analysis: a French query "drones Izhevsk" matches "drone" and
+    "l'usine" in French articles, without French stemming deciding matches in English ones."""
+
+    def against(suffix: str) -> dict[str, Any]:
+        fields = [f.replace("^", f"{suffix}^") if "^" in f else f + suffix for f in _TEXT_FIELDS]
+        return {"simple_query_string": {"query": query, "fields": fields, "default_operator": "and"}}
+
+    per_language: list[dict[str, Any]] = [
+        {"bool": {"filter": [{"term": {"language": lang}}], "must": [against(f".{lang}")]}}
+        for lang in ANALYSED_LANGUAGES
+    ]
+    other = {"bool": {"must_not": [{"terms": {"language": list(ANALYSED_LANGUAGES)}}], "must": [against("")]}}
+    return {"bool": {"should": [*per_language, other], "minimum_should_match": 1}}
+
+
 def build_query(
-    query: str, facets: Sequence[str], filters: Sequence[tuple[str, str]], size: int, collapse: str | None = None
+    query: str,
+    facets: Sequence[str],
+    filters: Sequence[tuple[str, str]],
+    size: int,
+    collapse: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
 ) -> dict[str, Any]:
-    """The search request body (pure; the tests and ``ingest search --explain`` can look at it)."""
-    must: list[dict[str, Any]] = []
-    if query.strip() and query.strip() != "*":
-        must.append({"simple_query_string": {"query": query, "fields": _TEXT_FIELDS, "default_operator": "and"}})
+    """The search request body (pure; the tests can look at it). ``since``/``until``: a published_at range,
+    inclusive, as Elasticsearch dates or date math (``2025-07-01``, ``now-7d/d``)."""
+    must = [text_query(query)] if query.strip() and query.strip() != "*" else [{"match_all": {}}]
+    bounds = {k: v for k, v in (("gte", since), ("lte", until)) if v}
+    ranges = [{"range": {"published_at": bounds}}] if bounds else []
     body: dict[str, Any] = {
-        "query": {"bool": {"must": must or [{"match_all": {}}], "filter": [{"term": {f: v}} for f, v in filters]}},
+        "query": {"bool": {"must": must, "filter": [*({"term": {f: v}} for f, v in filters), *ranges]}},
         "size": size,
         "_source": ["title", "url", "source", "published_at"],
-        "highlight": {"fields": {"text": {"fragment_size": 160, "number_of_fragments": 2}, "title": {}}},
+        # Each field with its sub-fields: the fragments come from the analysis that matched.
+        "highlight": {"fields": {"title*": {}, "text*": {"fragment_size": 160, "number_of_fragments": 2}}},
         "aggs": {name: {"terms": {"field": _field(name), "size": 10}} for name in facets},
         "track_total_hits": True,
     }
@@ -108,10 +141,12 @@ def search_articles(
     filters: Sequence[tuple[str, str]] = (),
     size: int = 10,
     collapse: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
 ) -> SearchResult:
     """Hits, total and facet counts for a query over the read alias; ``collapse="story"`` gives one hit per
     story (its best match) with the number of matching articles in it."""
-    body = build_query(query, facets, filters, size, collapse)
+    body = build_query(query, facets, filters, size, collapse, since, until)
     response = client.search(index=index, **body)
     aggs = response.get("aggregations", {})
     sizes = {b.value: b.count for b in _buckets(aggs.get("_collapse_sizes", {}))}
@@ -119,7 +154,7 @@ def search_articles(
     hits = []
     for raw in response["hits"]["hits"]:
         src = raw.get("_source", {})
-        highlight = [frag for frags in raw.get("highlight", {}).values() for frag in frags]
+        highlight = list(dict.fromkeys(frag for frags in raw.get("highlight", {}).values() for frag in frags))
         hits.append(
             Hit(
                 id=raw["_id"],

