@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: setup demo test lint typecheck unit stop bench bench-poll bench-extract bench-dedup bench-ner airflow-ui clean
+.PHONY: setup demo test lint typecheck unit stop bench bench-poll bench-extract bench-dedup bench-ner bench-index airflow-ui clean
 
 setup: $(STAMP)
 
@@ -61,6 +61,12 @@ bench-dedup: setup
 bench-ner: setup
 	$(BIN)/python bench/eval_ner.py
 	$(BIN)/python bench/bench_ner.py
+
+# Indexing: ElasticsearchSink.write vs helpers.streaming_bulk alone, same documents (fundus pages through the
+# pipeline's extract + to_document), same bulk size, interleaved, best of 3 on a spawned osmem (about 10 minutes;
+# --docs 1000 is quick; --url URL --mode stack measures a real Elasticsearch)
+bench-index: setup
+	$(BIN)/python bench/bench_index.py --docs 10000 --repeat 3
 
 # The Airflow UI on http://127.0.0.1:8080 (SQLite, loopback), its DAGs pointed at the demo's embedded services.
 AIRFLOW_ENV := PATH=$(CURDIR)/$(BIN):$$PATH AIRFLOW_HOME=$(CURDIR)/.ingest/airflow \

@@ -1,10 +1,55 @@
-"""Event-driven news ingestion: feeds → articles → dedup → entities → Elasticsearch."""
+"""Event-driven news ingestion: feeds → articles → dedup → entities → Elasticsearch.
+
+For programs, ``ingest.search`` searches the index the pipeline writes and returns typed results::
+
+    import ingest
+
+    result = ingest.search("drones Izhevsk", facets=["persons"], filters={"language": "fr"}, since="now-7d/d")
+    for hit in result.hits:
+        print(hit.title, hit.url)
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
-__all__ = ["__version__"]
+if TYPE_CHECKING:
+    from elasticsearch import Elasticsearch
+
+    from ingest.config import Settings
+    from ingest.query import SearchResult
+
+__all__ = ["__version__", "search"]
 __version__ = "0.1.0"
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+
+def search(
+    query: str = "*",
+    *,
+    facets: Sequence[str] = (),
+    filters: Mapping[str, str] | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    collapse: str | None = None,
+    size: int = 10,
+    settings: Settings | None = None,
+    client: Elasticsearch | None = None,
+) -> SearchResult:
+    """Search the read alias, as ``ingest search`` does: ``query`` in simple query string syntax (``*`` for
+    everything), ``facets`` and ``filters`` by facet name (persons, places, entity, source, language, …),
+    ``since``/``until`` on ``published_at`` (dates or date math), ``collapse="story"`` for one hit per story.
+    Settings come from the environment (``INGEST_*``) unless given; a client can be passed in and is then used
+    as it is. Unknown facet or filter names raise ``ingest.errors.ConfigError``."""
+    # Imported here so that ``import ingest`` stays light (the search client takes seconds to import).
+    from ingest.config import load_settings
+    from ingest.query import parse_filters, search_articles
+    from ingest.stores.elasticsearch import build_es_client
+
+    settings = settings or load_settings()
+    es = client or build_es_client(settings.elasticsearch)
+    pairs = parse_filters([f"{name}={value}" for name, value in (filters or {}).items()])
+    return search_articles(es, settings.elasticsearch.index_prefix, query, facets, pairs, size, collapse, since, until)

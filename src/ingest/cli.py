@@ -111,15 +111,74 @@ def run_pipeline(settings: Settings, feeds_path: Path) -> dict[str, Any]:
 
 
 def cmd_index_setup(args: argparse.Namespace) -> int:
-    from ingest.stores.elasticsearch import ElasticsearchSink, build_es_client, check_search_server
+    from ingest.index import index_template, template_fingerprint
+    from ingest.stores.elasticsearch import ElasticsearchSink, build_es_client, check_search_server, read_index_state
 
     settings = resolve_settings()
     es = build_es_client(settings.elasticsearch)
     check_search_server(es, ", ".join(settings.elasticsearch.hosts))
     sink = ElasticsearchSink(es, settings.elasticsearch)
     sink.ensure_ready()
-    print(f"index template {settings.elasticsearch.index_prefix!r} installed; index {sink.index} "
-          f"behind read alias {sink.read_alias!r} and write alias {sink.write_alias!r}")
+    state = read_index_state(es, settings.elasticsearch.index_prefix)
+    read, write = (", ".join(state.name(v) for v in versions) or "nothing" for versions in (state.read, state.write))
+    stale = state.current is not None and state.versions[state.current] != template_fingerprint(
+        index_template(settings.elasticsearch.index_prefix))
+    print(f"index template {settings.elasticsearch.index_prefix!r} installed; readers see {read} (alias "
+          f"{state.read_alias!r}), new documents go to {write} (alias {state.write_alias!r})"
+          + ("; that index was made from another template: `ingest index migrate` moves to one made from this one"
+             if stale else ""))
+    return 0
+
+
+def cmd_index_migrate(args: argparse.Namespace) -> int:
+    from ingest.stores.elasticsearch import build_es_client, check_search_server
+    from ingest.stores.migrate import describe_plan, migrate_index
+
+    settings = resolve_settings()
+    hosts = ", ".join(settings.elasticsearch.hosts)
+    es = build_es_client(settings.elasticsearch)
+    check_search_server(es, hosts)
+    result = migrate_index(es, settings.elasticsearch, dry_run=args.dry_run,
+                           on_step=lambda step, done: print(f"   {done}", flush=True))
+    if not result.plan.steps:
+        print(f"{result.source} already has the current template (fingerprint {result.fingerprint}): "
+              "nothing to migrate")
+        return 0
+    if args.dry_run:
+        documents = int(es.count(index=result.source)["count"])
+        print(f"-- index migrate {result.source} → {result.target} would (dry run, nothing changed):")
+        for line in describe_plan(result, documents):
+            print(f"   {line}")
+        return 0
+    kept = int(es.count(index=result.source)["count"])
+    print(f"-- migrated {result.source} → {result.target} in {result.seconds:.1f} s; {result.source} is kept "
+          f"({kept} documents): once nothing reads it by name, delete it with "
+          f"curl -X DELETE {settings.elasticsearch.hosts[0].rstrip('/')}/{result.source}")
+    return 0
+
+
+def cmd_index_schema(args: argparse.Namespace) -> int:
+    from ingest.contract import document_schema
+
+    print(json.dumps(document_schema(), indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_kibana(args: argparse.Namespace) -> int:
+    from ingest.kibana import build_kibana_client, dashboard_url, setup_kibana
+
+    settings = load_settings()
+    overrides = {"url": args.url, "space": args.space}
+    kibana = settings.kibana.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    with build_kibana_client() as client:
+        report = setup_kibana(client, kibana, settings.elasticsearch.index_prefix)
+    print(f"kibana: {report.success_count} saved object(s) imported at {report.where} (overwrite=true), "
+          f"{len(report.errors)} refused")
+    for line in report.errors:
+        print(f"ingest: error: kibana refused {line}", file=sys.stderr)
+    if report.errors:
+        return EXIT_INPUT
+    print(f"dashboard: {dashboard_url(kibana.url, kibana.space, report.dashboard_id)}")
     return 0
 
 
@@ -150,10 +209,23 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_dlq(args: argparse.Namespace) -> int:
     queue = _queue(resolve_settings())
-    for row in queue.dead_letters(args.limit):
-        entry = json.loads(row["entry"])
-        print(json.dumps({"id": row["id"], "reason": row["reason"], "detail": row.get("detail"),
-                          "url": entry["url"], "feed_id": entry["feed_id"]}, ensure_ascii=False))
+    if args.action == "list":
+        for row in queue.dead_letters(args.limit, args.reason):
+            entry = json.loads(row["entry"])
+            shown = {"id": row["id"], "reason": row["reason"], "stage": row.get("stage"), "detail": row.get("detail"),
+                     "url": entry["url"], "feed_id": entry["feed_id"], "deliveries": int(row.get("deliveries", 0))}
+            if args.json:
+                shown["entry"] = entry
+                shown["document"] = json.loads(row["document"]) if "document" in row else None
+            print(json.dumps(shown, ensure_ascii=False))
+        return 0
+    if not (args.ids or args.reason or args.all):
+        raise ConfigError(f"dlq {args.action}: say which dead letters: their ids, --reason REASON or --all")
+    if args.action == "replay":
+        print(f"{queue.replay(args.ids, args.reason)} dead letter(s) back on the pending stream; "
+              "`ingest process` (or the processing DAG) takes them again")
+    else:
+        print(f"{queue.purge(args.ids, args.reason)} dead letter(s) deleted")
     return 0
 
 
@@ -231,7 +303,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from ingest.search import parse_filters, search_articles
+    from ingest.query import parse_filters, search_articles
     from ingest.stores.elasticsearch import build_es_client, check_search_server
 
     settings = resolve_settings()
@@ -354,7 +426,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from ingest.search import search_articles
+    from ingest.query import search_articles
     from ingest.services import DEMO_ROOT, EmbeddedServices
     from ingest.stores.elasticsearch import build_es_client
 
@@ -483,13 +555,29 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="queue depth, dead letters and counters of all runs")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
-    p = sub.add_parser("dlq", help="list dead-lettered entries with their reasons")
-    p.add_argument("action", choices=["list"])
-    p.add_argument("--limit", type=int, default=50)
+    p = sub.add_parser("dlq", help="dead-lettered entries: list them, replay them into the pending stream, purge them")
+    p.add_argument("action", choices=["list", "replay", "purge"])
+    p.add_argument("ids", nargs="*", metavar="ID", help="dead letter ids (from `dlq list`) for replay or purge")
+    p.add_argument("--reason", help="only the dead letters of this reason (for example index_rejected)")
+    p.add_argument("--all", action="store_true", help="replay or purge every dead letter")
+    p.add_argument("--limit", type=int, default=50, help="list: how many, newest first")
+    p.add_argument("--json", action="store_true", help="list: with the whole entry and the refused document")
     p.set_defaults(func=cmd_dlq)
     p = sub.add_parser("index", help="index administration")
+    index_actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    q = index_actions.add_parser("setup", help="install the index template, the first index and its aliases")
+    q.set_defaults(func=cmd_index_setup)
+    q = index_actions.add_parser("schema", help="print the JSON Schema of the indexed document")
+    q.set_defaults(func=cmd_index_schema)
+    q = index_actions.add_parser("migrate", help="move the aliases to a new index version made from the current "
+                                 "template, copying every document (resumable)")
+    q.add_argument("--dry-run", action="store_true", help="print the steps left, change nothing")
+    q.set_defaults(func=cmd_index_migrate)
+    p = sub.add_parser("kibana", help="install the data view, saved search and dashboard into Kibana (idempotent)")
     p.add_argument("action", choices=["setup"])
-    p.set_defaults(func=cmd_index_setup)
+    p.add_argument("--url", help="Kibana base URL (default: INGEST_KIBANA__URL)")
+    p.add_argument("--space", help="Kibana space id (default: INGEST_KIBANA__SPACE)")
+    p.set_defaults(func=cmd_kibana)
     p = sub.add_parser("services", help="start, stop or list the embedded services")
     p.add_argument("action", choices=["start", "stop", "status"])
     p.set_defaults(func=cmd_services)

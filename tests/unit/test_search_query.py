@@ -8,7 +8,7 @@ import pytest
 
 from ingest.errors import ConfigError
 from ingest.index import index_template
-from ingest.search import FACETS, build_query, parse_filters
+from ingest.query import FACETS, build_query, parse_filters
 
 
 def _mapping_field(path: str) -> dict[str, Any]:
@@ -64,15 +64,30 @@ def test_match_all(query: str) -> None:
     assert body["track_total_hits"] is True
 
 
-def test_text_query_searches_the_text_fields_of_the_template() -> None:
+def _clauses(node: Any, kind: str) -> list[dict[str, Any]]:
+    """Every ``kind`` clause in a query body, however deep."""
+    if isinstance(node, dict):
+        return ([node[kind]] if kind in node else []) + [c for v in node.values() for c in _clauses(v, kind)]
+    if isinstance(node, list):
+        return [c for v in node for c in _clauses(v, kind)]
+    return []
+
+
+def test_text_query_reads_each_language_through_its_own_analysis() -> None:
     body = build_query("Poutine drones", facets=[], filters=[], size=10)
-    (must,) = body["query"]["bool"]["must"]
-    query = must["simple_query_string"]
-    assert query["query"] == "Poutine drones"
-    assert query["default_operator"] == "and"
-    assert {"title", "text"} <= {f.split("^")[0] for f in query["fields"]}
-    for field in query["fields"]:
-        assert _mapping_field(field.split("^")[0])["type"] == "text"
+    queries = _clauses(body["query"], "simple_query_string")
+    assert {q["query"] for q in queries} == {"Poutine drones"}
+    assert {q["default_operator"] for q in queries} == {"and"}
+    by_analyzer: dict[str, set[str]] = {}
+    for q in queries:
+        for field in q["fields"]:
+            mapping = _mapping_field(field.split("^")[0])
+            assert mapping["type"] == "text"
+            by_analyzer.setdefault(mapping["analyzer"], set()).add(field.split("^")[0].split(".")[-1])
+    # French and English copies with their analysers, the neutral fields for the other languages.
+    assert by_analyzer == {a: {"title", "summary", "text"} for a in ("fr_text", "en_text", "folded")}
+    (other,) = (c for c in _clauses(body["query"], "bool") if "must_not" in c)
+    assert other["must_not"] == [{"terms": {"language": ["fr", "en"]}}]
     for field in body["highlight"]["fields"]:
         assert _mapping_field(field)["type"] == "text"
     for field in body["_source"]:

@@ -69,18 +69,24 @@ def summarise_poll(results: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
 def prepare_index() -> dict[str, Any]:
     """Install the index template, the first index and its aliases when missing (idempotent)."""
     from ingest.config import load_settings
-    from ingest.index import index_names
-    from ingest.stores.elasticsearch import ElasticsearchSink, build_es_client, check_search_server
+    from ingest.stores.elasticsearch import (
+        ElasticsearchSink,
+        build_es_client,
+        check_search_server,
+        read_index_state,
+    )
 
     settings = load_settings()
     client = build_es_client(settings.elasticsearch)
     try:
         check_search_server(client, ", ".join(settings.elasticsearch.hosts))
         ElasticsearchSink(client, settings.elasticsearch).ensure_ready()
+        state = read_index_state(client, settings.elasticsearch.index_prefix)
     finally:
         client.close()
-    index, read_alias, write_alias = index_names(settings.elasticsearch.index_prefix)
-    return {"index": index, "read_alias": read_alias, "write_alias": write_alias}
+    # The index new documents go to (after `ingest index migrate`, not v1 any more).
+    index = ", ".join(state.name(v) for v in state.write)
+    return {"index": index, "read_alias": state.read_alias, "write_alias": state.write_alias}
 
 
 def worker_count(pending: int, batch_size: int, max_workers: int) -> int:

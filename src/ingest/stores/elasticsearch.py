@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from elasticsearch import ApiError, Elasticsearch, TransportError
+from elasticsearch import ApiError, BadRequestError, Elasticsearch, TransportError
 
 from ingest.config import ElasticsearchSettings
-from ingest.errors import ServiceUnavailableError
-from ingest.index import index_names, index_template
+from ingest.errors import ConfigError, ServiceUnavailableError
+from ingest.index import IndexState, index_names, index_pattern, index_template, parse_index_state, stamp_template
 from ingest.stores.base import ItemOutcome
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,33 @@ def check_search_server(client: Elasticsearch, where: str) -> None:
         ) from e
 
 
+def install_template(client: Elasticsearch, prefix: str, template: dict[str, Any] | None = None) -> None:
+    """Put the index template (the repo's unless given; stamped with its fingerprint) under the prefix's name.
+    Only indices created afterwards take it: moving existing data to it is `ingest index migrate`'s job."""
+    body = stamp_template(template) if template is not None else index_template(prefix)
+    client.indices.put_index_template(name=prefix, **body)
+
+
+def create_index(client: Elasticsearch, index: str, aliases: dict[str, Any] | None = None) -> bool:
+    """Create an index (the template matching its name gives the mapping); False when it exists already, as
+    when another worker or an earlier, interrupted run created it."""
+    try:
+        client.indices.create(index=index, aliases=aliases)
+    except BadRequestError as e:
+        if e.error == "resource_already_exists_exception":
+            return False
+        raise
+    return True
+
+
+def read_index_state(client: Elasticsearch, prefix: str) -> IndexState:
+    """Which ``<prefix>-v<N>`` indices exist, the template each was made from, and where the aliases point."""
+    pattern = index_pattern(prefix)
+    aliases = client.indices.get_alias(index=pattern).body
+    mappings = client.indices.get_mapping(index=pattern).body
+    return parse_index_state(prefix, aliases, mappings)
+
+
 class ElasticsearchSink:
     """Writes documents through the write alias; ids make every write an idempotent upsert."""
 
@@ -52,53 +80,89 @@ class ElasticsearchSink:
         self._ready = False
 
     def ensure_ready(self) -> None:
-        """Install the template and the first index with its aliases; safe to call every time."""
-        self._ready = True
-        template = index_template(self.settings.index_prefix)
-        self.client.indices.put_index_template(name=self.settings.index_prefix, **template)
+        """Install the template, and the first index with both aliases unless the read alias exists already (on
+        whichever version `ingest index migrate` left it); safe to call every time, from several workers at once."""
+        install_template(self.client, self.settings.index_prefix)
         if not self.client.indices.exists_alias(name=self.read_alias):
-            self.client.indices.create(
-                index=self.index,
-                aliases={self.read_alias: {}, self.write_alias: {"is_write_index": True}},
-            )
+            aliases = {self.read_alias: {}, self.write_alias: {"is_write_index": True}}
+            if not create_index(self.client, self.index, aliases) and not self.client.indices.exists_alias(
+                name=self.read_alias
+            ):
+                # Writing through a missing write alias would create a bare index named after it.
+                raise ConfigError(f"index {self.index} exists without the alias {self.read_alias!r}: add both aliases "
+                                  f"to it (POST _aliases) or delete it, then run `ingest index setup`")
+        self._ready = True
 
     def write(self, documents: Sequence[tuple[str, dict[str, Any]]]) -> list[ItemOutcome]:
-        """Bulk-index ``(id, document)`` pairs; 429/5xx items are retried, others reported."""
+        """Bulk-index ``(id, document)`` pairs in requests of at most ``bulk_max_docs`` documents and
+        ``bulk_max_bytes`` bytes; one outcome per document, in order. 429/5xx items are retried with backoff,
+        never the whole request; a document larger than a request may be is refused here (413) without sending."""
         if not self._ready:
             # Writing through a missing alias would create a bare index without the template's mapping.
             self.ensure_ready()
         outcomes: dict[str, ItemOutcome] = {}
-        todo = list(documents)
+        lines: list[tuple[str, bytes]] = []
+        for doc_id, doc in documents:
+            line = _action(self.write_alias, doc_id) + json.dumps(doc, ensure_ascii=False).encode() + b"\n"
+            if len(line) > self.settings.bulk_max_bytes:
+                outcomes[doc_id] = ItemOutcome(doc_id, ok=False, status=413, error=(
+                    f"document too large: {len(line)} bytes > INGEST_ELASTICSEARCH__BULK_MAX_BYTES "
+                    f"({self.settings.bulk_max_bytes})"))
+            else:
+                lines.append((doc_id, line))
+        for chunk in chunks(lines, self.settings.bulk_max_docs, self.settings.bulk_max_bytes):
+            outcomes.update(self._write_chunk(chunk))
+        return [outcomes[doc_id] for doc_id, _ in documents]
+
+    def _write_chunk(self, chunk: list[tuple[str, bytes]]) -> dict[str, ItemOutcome]:
+        outcomes: dict[str, ItemOutcome] = {}
+        todo = chunk
         for attempt in range(self.settings.bulk_retries + 1):
             if not todo:
                 break
             if attempt:
                 time.sleep(min(0.5 * 2**attempt, 10.0))
-            operations: list[dict[str, Any]] = []
-            for doc_id, doc in todo:
-                operations.append({"index": {"_index": self.write_alias, "_id": doc_id}})
-                operations.append(doc)
             try:
-                response = self.client.bulk(operations=operations, refresh="wait_for")
+                # Serialised once (to measure bytes); the client's NDJSON serializer sends bytes lines as they are.
+                lines: Any = [line for _, line in todo]
+                response = self.client.bulk(operations=lines, refresh="wait_for")
             except TransportError as e:
                 # The server is gone: nothing of this batch is acknowledged, it all stays pending.
                 raise ServiceUnavailableError(
                     "the search server", ", ".join(self.settings.hosts), "the batch stays pending; retry when it is up"
                 ) from e
-            retry: list[tuple[str, dict[str, Any]]] = []
-            for (doc_id, doc), item in zip(todo, response["items"], strict=True):
+            retry: list[tuple[str, bytes]] = []
+            for (doc_id, line), item in zip(todo, response["items"], strict=True):
                 result = item.get("index", {})
                 status = int(result.get("status", 0))
-                error = result.get("error")
-                outcome = ItemOutcome(doc_id, ok=200 <= status < 300, status=status, error=_describe(error))
+                error = describe_error(result.get("error"))
+                outcome = ItemOutcome(doc_id, ok=200 <= status < 300, status=status, error=error)
                 outcomes[doc_id] = outcome
                 if outcome.retryable:
-                    retry.append((doc_id, doc))
+                    retry.append((doc_id, line))
             todo = retry
-        return [outcomes[doc_id] for doc_id, _ in documents]
+        return outcomes
 
 
-def _describe(error: Any) -> str | None:
+def _action(index: str, doc_id: str) -> bytes:
+    return json.dumps({"index": {"_index": index, "_id": doc_id}}).encode() + b"\n"
+
+
+def chunks(lines: Sequence[tuple[str, bytes]], max_docs: int, max_bytes: int) -> list[list[tuple[str, bytes]]]:
+    """Consecutive groups of at most ``max_docs`` items and ``max_bytes`` bytes (an item is never split)."""
+    groups: list[list[tuple[str, bytes]]] = []
+    size = 0
+    for item in lines:
+        if not groups or len(groups[-1]) >= max_docs or size + len(item[1]) > max_bytes:
+            groups.append([])
+            size = 0
+        groups[-1].append(item)
+        size += len(item[1])
+    return groups
+
+
+def describe_error(error: Any) -> str | None:
+    """One line (at most 300 characters) from a bulk item's or an API error body."""
     if not error:
         return None
     if isinstance(error, dict):

@@ -1,4 +1,4 @@
-"""Search for people and programs: a query string, filters and facets over the read alias."""
+"""Queries, facets and collapse over the read alias: the request body (pure) and its typed result."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from elasticsearch import Elasticsearch
 from pydantic import BaseModel
 
 from ingest.errors import ConfigError
+from ingest.index import ANALYSED_LANGUAGES
 
 # Facet name → indexed keyword field.
 FACETS = {
@@ -27,11 +28,14 @@ FACETS = {
     "tags": "tags",
     "story": "story_id",
 }
-# The analysed text fields, weighted, under each analysis (index_template.json): "" is the language-neutral one
-# (lowercase + ASCII folding), the others are the language sub-fields (elision, stop words, light stemming).
+# The text fields, weighted. Each is analysed language-neutral (lowercase + ASCII folding) for every document,
+# and again for its language under ``i18n.<lang>.`` for French and English documents (index.py).
 _TEXT_FIELDS = ("title^3", "summary^2", "text")
-# Languages with their own analysis; a document is matched by its language's sub-fields, others by the neutral one.
-ANALYSED_LANGUAGES = ("fr", "en")
+# Highlights from whichever analysis matched: the neutral fields and each language's copy.
+_HIGHLIGHT: dict[str, dict[str, int]] = {}
+for _prefix in ("", *(f"i18n.{lang}." for lang in ANALYSED_LANGUAGES)):
+    _HIGHLIGHT[_prefix + "title"] = {}
+    _HIGHLIGHT[_prefix + "text"] = {"fragment_size": 160, "number_of_fragments": 2}
 
 
 class FacetValue(BaseModel):
@@ -86,14 +90,12 @@ def text_query(query: str) -> dict[str, Any]:
     against each document with its own language's analysis: a French query "drones Izhevsk" matches "drone" and
     "l'usine" in French articles, without French stemming deciding matches in English ones."""
 
-    def against(suffix: str) -> dict[str, Any]:
-        fields = [f.replace("^", f"{suffix}^") if "^" in f else f + suffix for f in _TEXT_FIELDS]
+    def against(prefix: str) -> dict[str, Any]:
+        fields = [prefix + f for f in _TEXT_FIELDS]
         return {"simple_query_string": {"query": query, "fields": fields, "default_operator": "and"}}
 
-    per_language: list[dict[str, Any]] = [
-        {"bool": {"filter": [{"term": {"language": lang}}], "must": [against(f".{lang}")]}}
-        for lang in ANALYSED_LANGUAGES
-    ]
+    # Only a document of that language has i18n.<lang> fields: no language filter needed for those branches.
+    per_language = [against(f"i18n.{lang}.") for lang in ANALYSED_LANGUAGES]
     other = {"bool": {"must_not": [{"terms": {"language": list(ANALYSED_LANGUAGES)}}], "must": [against("")]}}
     return {"bool": {"should": [*per_language, other], "minimum_should_match": 1}}
 
@@ -117,7 +119,7 @@ def build_query(
         "size": size,
         "_source": ["title", "url", "source", "published_at"],
         # Each field with its sub-fields: the fragments come from the analysis that matched.
-        "highlight": {"fields": {"title*": {}, "text*": {"fragment_size": 160, "number_of_fragments": 2}}},
+        "highlight": {"fields": _HIGHLIGHT},
         "aggs": {name: {"terms": {"field": _field(name), "size": 10}} for name in facets},
         "track_total_hits": True,
     }
