@@ -386,11 +386,15 @@ def cmd_cluster(args: argparse.Namespace) -> int:
             text = row.get("text")
             if not isinstance(text, str) or not text.strip():
                 raise ConfigError(f"{args.path}:{number}: no \"text\"; expected {{id, text, title?, lang?}}")
-            yield ClusterInput(id=str(row.get("id", number)), text=text, title=row.get("title"), lang=row.get("lang"))
+            record_id = str(row.get("id", number))
+            if len(record_id.encode()) > 127:
+                raise ConfigError(f"{args.path}:{number}: \"id\" is longer than 127 bytes; give shorter ids")
+            yield ClusterInput(id=record_id, text=text, title=row.get("title"), lang=row.get("lang"))
 
     try:
+        exact = RedisDedupStore(client, prefix, settings.dedup)
         stories = RedisStoryStore(client, prefix, settings.dedup)
-        for result in cluster(records(), RedisDedupStore(client, prefix), stories, settings.dedup, datetime.now(UTC)):
+        for result in cluster(records(), exact, stories, settings.dedup, datetime.now(UTC)):
             print(json.dumps({"id": result.id, "story_id": result.story_id, "duplicate_of": result.duplicate_of,
                               "kind": result.kind, "score": round(result.score, 4)}))
     finally:

@@ -29,9 +29,12 @@ class ElasticsearchSettings(BaseModel):
     username: str | None = None
     password: str | None = None
     index_prefix: str = "news"
-    schema_version: int = 1
     request_timeout: float = 30.0
     bulk_retries: int = 3
+    # One bulk request holds at most this many documents and bytes (actions included); a larger document is
+    # dead-lettered as too large instead of failing the request.
+    bulk_max_docs: int = Field(default=500, ge=1)
+    bulk_max_bytes: int = Field(default=10_000_000, ge=10_000)
 
 
 class HttpSettings(BaseModel):
@@ -97,6 +100,12 @@ class FeedSettings(BaseModel):
 
 class KibanaSettings(BaseModel):
     url: str = "http://127.0.0.1:5601"
+    # `ingest kibana setup` authenticates with the API key if set, else with user and password, else not at all.
+    api_key: str | None = None
+    username: str | None = None
+    password: str | None = None
+    # The Kibana space the saved objects go to ("default" is the space every Kibana has).
+    space: str = "default"
 
 
 class DedupSettings(BaseModel):
@@ -104,6 +113,11 @@ class DedupSettings(BaseModel):
 
     # Articles are compared with those processed in the last ``window_days`` days (whole days, UTC).
     window_days: int = Field(default=7, ge=1, le=90)
+    # The exact level (URLs seen, with their text's hash and feed date; which article first had a text) is
+    # remembered at least seen_days and at most twice that: long enough for feeds that list old entries.
+    seen_days: int = Field(default=90, ge=1, le=3650)
+    # An entry the feed re-dates is fetched again (and indexed again if its text changed) at most this often.
+    recheck_minutes: int = Field(default=60, ge=0)
     # Near-verbatim copies: word shingles, a content-defined sample of them (hash % sample_every == 0) from
     # the start of the text, at most max_fingerprints; a copy shares at least min_shared of them and
     # duplicate_containment of the shorter text's.

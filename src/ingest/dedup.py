@@ -4,7 +4,9 @@ Three levels, each decided from what the article's text alone gives (pure functi
 :class:`~ingest.stores.base.StoryStore` keeps for the last ``dedup.window_days`` days:
 
 - exact: the same canonical URL (the article id) or the same normalised text (``content_hash``) → not indexed
-  again;
+  again, unless the URL's text changed: an update is indexed again under the same id and keeps its story. What
+  the store remembers of a URL is a :class:`Mark` (``dedup.seen_days``); :func:`entry_status` tells from it
+  whether a feed entry needs processing, :func:`decide` what to do with the text found;
 - ``duplicate_of``: a near-verbatim copy (syndication with another byline or boilerplate, a teaser cut short,
   a corrected typo). Fingerprints are a content-defined sample of the text's word shingles, so a copy's sample
   is (nearly) a subset of the original's; a copy shares ``min_shared`` of them and ``duplicate_containment``
@@ -29,6 +31,7 @@ from functools import lru_cache
 from typing import Literal
 
 from ingest.config import DedupSettings
+from ingest.models import FeedEntry
 from ingest.stores.base import DedupStore, StoryStore
 
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
@@ -41,6 +44,9 @@ RARE_ZIPF = 8.0
 COMMON_WEIGHT = 0.3
 # Weights are stored as one byte: weight × WEIGHT_SCALE, 1..255.
 WEIGHT_SCALE = 16
+# The exact level remembers 64 bits of a text's hash: enough to tell the versions of one article apart, and two
+# texts among 10^8 remembered share them with odds under 10^-3.
+TEXT_KEY_CHARS = 16
 
 
 def normalise_text(text: str) -> str:
@@ -156,23 +162,77 @@ class Assignment:
     # containment for a duplicate, cosine for a story joined, 0 for a new story
     score: float = 0.0
     # ``new``: first of its story; ``story``: joined an earlier article's story; ``duplicate``: near-verbatim
-    # copy of an earlier article; ``again``: this article was assigned before (a retry), same answer.
-    kind: Literal["new", "story", "duplicate", "again"] = "new"
+    # copy of an earlier article; ``updated``: a new text of an article kept before, which keeps its story
+    # (and is a copy of an earlier article or not); ``again``: this article (this text of it) was assigned
+    # before (a retry), same answer.
+    kind: Literal["new", "story", "duplicate", "updated", "again"] = "new"
+
+
+def text_key(text_hash: str) -> str:
+    """What the exact level keeps of a ``content_hash``."""
+    return text_hash[:TEXT_KEY_CHARS]
+
+
+@dataclass(frozen=True)
+class Mark:
+    """What the exact level remembers of one URL (by article id): the key of the text found there, the feed's
+    date of the entry and when the URL was fetched (seconds since 1970; a stamp of 0: the feed gave no date);
+    for an article that was indexed, its story too, which an updated text keeps. A URL whose text was another
+    article's (a copy, or a URL that led to an article indexed under its canonical id) is only seen:
+    ``story_id`` is None."""
+
+    text_key: str
+    stamp: int = 0
+    checked_at: int = 0
+    story_id: str | None = None
+
+    def seen_only(self) -> Mark:
+        return Mark(self.text_key, self.stamp, self.checked_at)
+
+
+def entry_stamp(entry: FeedEntry) -> int:
+    """The feed's date of an entry, in seconds since 1970 (0: none). A later date than the one remembered for
+    its URL says the article was updated: feeds that update in place re-date the entry."""
+    return int(entry.published_at.timestamp()) if entry.published_at else 0
+
+
+EntryStatus = Literal["new", "updated", "update_later", "seen"]
+
+
+def entry_status(mark: Mark | None, stamp: int, now: datetime, settings: DedupSettings) -> EntryStatus:
+    """Whether a feed entry is to be processed: its URL was never seen (``new``), or the feed dates it later than
+    when it was (``updated``: fetched again, and indexed again if the text changed) — at most once per
+    ``recheck_minutes`` (``update_later`` until then: a feed that re-dates its entries at every poll costs no
+    more); else ``seen``."""
+    if mark is None:
+        return "new"
+    if stamp <= mark.stamp:
+        return "seen"
+    due = now.timestamp() - mark.checked_at >= 60 * settings.recheck_minutes
+    return "updated" if due else "update_later"
 
 
 @dataclass(frozen=True)
 class Decision:
-    kind: Literal["new", "duplicate"]
+    """Exact level: ``new``; ``duplicate`` of the article that first had this text (not indexed); ``updated``,
+    an indexed article's URL with another text (indexed again, keeping its story; whether the new text is a
+    near-verbatim copy is the story store's to say); ``unchanged``, the text already seen under this URL."""
+
+    kind: Literal["new", "duplicate", "updated", "unchanged"]
     story_id: str
     duplicate_of: str | None
 
 
-def decide(article_id: str, text_hash: str, store: DedupStore) -> Decision:
-    """Exact level: ``new``, or ``duplicate`` of the article that first had this normalised text."""
-    owner = store.story_of_hash(text_hash)
-    if owner is None or owner == article_id:
-        return Decision("new", story_id=article_id, duplicate_of=None)
-    return Decision("duplicate", story_id=owner, duplicate_of=owner)
+def decide(article_id: str, text_hash: str, mark: Mark | None, owner: str | None) -> Decision:
+    """Exact level of an article from what the store remembers of its id (``mark``) and of its text (``owner``:
+    the article that first had it)."""
+    if mark is not None and mark.text_key == text_key(text_hash):
+        return Decision("unchanged", mark.story_id or article_id, None)
+    if mark is not None and mark.story_id is not None:
+        return Decision("updated", mark.story_id, None)
+    if owner is not None and owner != article_id:
+        return Decision("duplicate", story_id=owner, duplicate_of=owner)
+    return Decision("new", story_id=article_id, duplicate_of=None)
 
 
 @dataclass(frozen=True)
@@ -192,20 +252,35 @@ class ClusterResult:
     score: float = 0.0
 
 
+def assign_story(
+    article_id: str, text: str, language: str | None, decision: Decision, stories: StoryStore,
+    settings: DedupSettings, now: datetime,
+) -> Assignment:
+    """The story store's step for an article to index (``new`` or ``updated``): an updated text keeps the
+    article's story, and is kept in the store in it so that copies of it are found."""
+    kept_story = decision.story_id if decision.kind == "updated" else None
+    return stories.assign(article_id, signature(text, language, settings), now, kept_story=kept_story)
+
+
 def cluster(
     records: Iterable[ClusterInput], exact: DedupStore, stories: StoryStore, settings: DedupSettings,
     now: datetime,
 ) -> Iterator[ClusterResult]:
-    """Story and duplicate of each record, in arrival order: the pipeline's dedup step without the fetch."""
+    """Story and duplicate of each record, in arrival order: the pipeline's dedup step without the fetch (a
+    record met again with another text is an update)."""
     for record in records:
         text_hash = content_hash(record.text)
-        decision = decide(record.id, text_hash, exact)
-        sig = signature(record.text, record.lang, settings)
+        (mark,) = exact.marks([record.id], now)
+        decision = decide(record.id, text_hash, mark, exact.owner_of(text_hash, now))
+        if decision.kind == "unchanged":
+            yield ClusterResult(record.id, decision.story_id, decision.duplicate_of, "unchanged", 1.0)
+            continue
         if decision.kind == "duplicate":
-            found = stories.assign(record.id, sig, now, insert=False)
+            found = stories.assign(record.id, signature(record.text, record.lang, settings), now, insert=False)
             yield ClusterResult(record.id, found.story_id if found.duplicate_of else decision.story_id,
                                 decision.duplicate_of, "exact", 1.0)
             continue
-        assigned = stories.assign(record.id, sig, now)
-        exact.commit(record.id, text_hash)
+        assigned = assign_story(record.id, record.text, record.lang, decision, stories, settings, now)
+        mark = Mark(text_key(text_hash), 0, int(now.timestamp()), assigned.story_id)
+        exact.commit(record.id, mark, now)
         yield ClusterResult(record.id, assigned.story_id, assigned.duplicate_of, assigned.kind, assigned.score)

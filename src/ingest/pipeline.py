@@ -7,14 +7,23 @@ import asyncio
 import logging
 from collections import Counter, deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from ingest.config import Settings
-from ingest.dedup import Decision, content_hash, decide, signature
+from ingest.dedup import (
+    Decision,
+    Mark,
+    assign_story,
+    content_hash,
+    decide,
+    entry_stamp,
+    entry_status,
+    text_key,
+)
 from ingest.enrich import NerModels, enrich_articles
 from ingest.errors import PermanentError, StageError, TransientError
 from ingest.extract import extract_article, feed_text
@@ -167,11 +176,14 @@ async def _poll_one(
         report.count("poll/entry_without_link", parsed.skipped_without_link, feed_id=feed.id)
     fresh: list[tuple[str, FeedEntry]] = []
     ids = [article_id(canonical_url(entry.url)) for entry in entries]
-    for doc_id, entry, seen in zip(ids, entries, rt.dedup.seen_many(ids), strict=True):
-        if seen:
-            report.count("poll/already_indexed", feed_id=feed.id)
-        else:
-            fresh.append((doc_id, entry))
+    for doc_id, entry, mark in zip(ids, entries, rt.dedup.marks(ids, now), strict=True):
+        status = entry_status(mark, entry_stamp(entry), now, rt.settings.dedup)
+        if status in ("seen", "update_later"):
+            report.count("poll/already_indexed" if status == "seen" else "poll/update_later", feed_id=feed.id)
+            continue
+        if status == "updated":
+            report.count("poll/updated", feed_id=feed.id)
+        fresh.append((doc_id, entry))
     queued = rt.queue.enqueue(fresh)
     report.count("poll/queued", queued, feed_id=feed.id)
     if len(fresh) > queued:
@@ -187,7 +199,8 @@ async def _poll_one(
 
 
 # Counter names (``dedup/<name>``) of the story store's decisions; docs/operations.md lists them.
-_ASSIGNED = {"new": "new_story", "story": "same_story", "duplicate": "near_duplicate", "again": "assigned_before"}
+_ASSIGNED = {"new": "new_story", "story": "same_story", "duplicate": "near_duplicate", "updated": "updated",
+             "again": "assigned_before"}
 
 
 @dataclass
@@ -195,7 +208,7 @@ class _Candidate:
     item: QueuedEntry
     entry_id: str  # article id of the URL the feed gave; the claim is held on it
     article: Article
-    text_hash: str
+    mark: Mark  # what the exact level keeps of the article once it is indexed
 
 
 def process_batch(rt: Runtime, consumer: str, now: datetime) -> tuple[int, Report]:
@@ -209,6 +222,7 @@ def process_batch(rt: Runtime, consumer: str, now: datetime) -> tuple[int, Repor
     items = rt.queue.read_batch(consumer, settings.batch_size)
     candidates: list[_Candidate] = []
     in_batch: dict[str, str] = {}  # content hash → article id, for copies arriving in the same batch
+    checked = int(now.timestamp())  # when this batch's URLs are fetched, for their marks
     done: list[str] = []
     for item in items:
         entry = item.entry
@@ -217,7 +231,9 @@ def process_batch(rt: Runtime, consumer: str, now: datetime) -> tuple[int, Repor
             _dead_letter(rt, report, item, "max_deliveries", f"delivered {item.deliveries} times without success")
             continue
         doc_id = article_id(canonical_url(entry.url))
-        if rt.dedup.is_seen(doc_id):
+        stamp = entry_stamp(entry)
+        (mark,) = rt.dedup.marks([doc_id], now)
+        if entry_status(mark, stamp, now, rt.settings.dedup) not in ("new", "updated"):
             report.count("process/already_indexed", feed_id=entry.feed_id)
             done.append(item.message_id)
             continue
@@ -242,29 +258,32 @@ def process_batch(rt: Runtime, consumer: str, now: datetime) -> tuple[int, Repor
             rt.dedup.release(doc_id, consumer)
             _dead_letter(rt, report, item, e.reason, str(e), stage="extract")
             continue
-        if article.article_id != doc_id and rt.dedup.is_seen(article.article_id):
-            rt.dedup.release(doc_id, consumer)
-            report.count("process/already_indexed", feed_id=entry.feed_id)
-            done.append(item.message_id)
-            continue
+        if article.article_id != doc_id:
+            (mark,) = rt.dedup.marks([article.article_id], now)
         text_hash = article.content_hash
-        decision = decide(article.article_id, text_hash, rt.dedup)
+        decision = decide(article.article_id, text_hash, mark, rt.dedup.owner_of(text_hash, now))
         if decision.kind == "new" and in_batch.get(text_hash, article.article_id) != article.article_id:
             decision = Decision("duplicate", story_id=in_batch[text_hash], duplicate_of=in_batch[text_hash])
-        if decision.kind == "duplicate":
-            rt.dedup.mark_seen(doc_id)
-            report.count("dedup/duplicate_text", feed_id=entry.feed_id)
+        if decision.kind in ("unchanged", "duplicate"):
+            # The feed's URL is remembered with the entry's date, so that a re-poll does not queue it again.
+            own = mark if decision.kind == "unchanged" and doc_id == article.article_id else None
+            seen = Mark(text_key(text_hash), stamp, checked)
+            rt.dedup.remember(doc_id, replace(own, stamp=stamp, checked_at=checked) if own else seen, now)
+            report.count("process/already_indexed" if decision.kind == "unchanged" else "dedup/duplicate_text",
+                         feed_id=entry.feed_id)
             done.append(item.message_id)
             continue
         in_batch[text_hash] = article.article_id
         # Near-verbatim copies and stories: decided and kept in one atomic step, so a copy later in this batch
-        # or in another worker's sees this article.
-        assigned = rt.stories.assign(
-            article.article_id, signature(article.text, article.language, rt.settings.dedup), now
-        )
-        report.count(f"dedup/{_ASSIGNED[assigned.kind]}", feed_id=entry.feed_id)
+        # or in another worker's sees this article. An updated text keeps the article's story.
+        assigned = assign_story(article.article_id, article.text, article.language, decision, rt.stories,
+                                rt.settings.dedup, now)
+        # An update counts as one even when its signature is the one kept before (the store says "again").
+        outcome = "updated" if decision.kind == "updated" else _ASSIGNED[assigned.kind]
+        report.count(f"dedup/{outcome}", feed_id=entry.feed_id)
         article = article.model_copy(update={"story_id": assigned.story_id, "duplicate_of": assigned.duplicate_of})
-        candidates.append(_Candidate(item, doc_id, article, text_hash))
+        mark = Mark(text_key(text_hash), stamp, checked, assigned.story_id)
+        candidates.append(_Candidate(item, doc_id, article, mark))
     rt.queue.ack(done)
     if candidates:
         try:
@@ -380,17 +399,17 @@ def _enrich_and_index(rt: Runtime, report: Report, candidates: list[_Candidate],
     for article in enriched:
         report.count(f"enrich/{article.enrichment.status}")
     documents = [
-        (a.article_id, to_document(a, now, rt.settings.elasticsearch.schema_version)) for a in enriched
+        # indexed_at is this batch's own clock, not the run's start: a consumer following the change feed on
+        # indexed_at must not find a document appear behind its checkpoint (docs/data-contract.md).
+        (a.article_id, to_document(a, datetime.now(UTC))) for a in enriched
     ]
     outcomes = rt.sink.write(documents)
     acked: list[str] = []
-    for candidate, article, outcome in zip(candidates, enriched, outcomes, strict=True):
+    for candidate, article, (_, document), outcome in zip(candidates, enriched, documents, outcomes, strict=True):
         feed_id = candidate.item.entry.feed_id
         entry_id = candidate.entry_id
         if outcome.ok:
-            rt.dedup.commit(article.article_id, candidate.text_hash)
-            if entry_id != article.article_id:
-                rt.dedup.mark_seen(entry_id)
+            rt.dedup.commit(article.article_id, candidate.mark, now, entry_id)
             report.count("index/indexed", feed_id=feed_id)
             acked.append(candidate.item.message_id)
         elif outcome.retryable:
@@ -398,15 +417,22 @@ def _enrich_and_index(rt: Runtime, report: Report, candidates: list[_Candidate],
             report.count(f"index/retry_{outcome.status}", feed_id=feed_id)
         else:
             rt.dedup.release(entry_id, consumer)
+            # The document goes with it: `ingest dlq list --json` shows what the index refused.
             _dead_letter(rt, report, candidate.item, "index_rejected", outcome.error or f"HTTP {outcome.status}",
-                         stage="index")
+                         stage="index", document=document)
     rt.queue.ack(acked)
 
 
 def _dead_letter(
-    rt: Runtime, report: Report, item: QueuedEntry, reason: str, detail: str, stage: str = "process"
+    rt: Runtime,
+    report: Report,
+    item: QueuedEntry,
+    reason: str,
+    detail: str,
+    stage: str = "process",
+    document: dict[str, Any] | None = None,
 ) -> None:
-    rt.queue.dead_letter(item, reason, detail)
+    rt.queue.dead_letter(item, reason, detail, stage=stage, document=document)
     report.count(f"{stage}/{reason}", feed_id=item.entry.feed_id)
     report.count("process/dead_lettered", feed_id=item.entry.feed_id)
     report.errors.append(f"dead-lettered ({reason}): {item.entry.url}: {detail}")

@@ -34,7 +34,7 @@ def build_runtime(settings: Settings, models: NerModels | None = None, search: b
         queue=RedisPendingQueue(
             redis_client, prefix, settings.pipeline.consumer_group, settings.pipeline.reclaim_idle_seconds
         ),
-        dedup=RedisDedupStore(redis_client, prefix),
+        dedup=RedisDedupStore(redis_client, prefix, settings.dedup),
         stories=RedisStoryStore(redis_client, prefix, settings.dedup),
         feed_state=RedisFeedStateStore(redis_client, prefix),
         sink=ElasticsearchSink(es, settings.elasticsearch),

@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from tests.conftest import shared_fixtures
 
 from ingest.config import DedupSettings
-from ingest.dedup import ClusterInput, content_hash, cosine, fingerprints, keywords, normalise_text, signature
+from ingest.dedup import (
+    ClusterInput,
+    Mark,
+    content_hash,
+    cosine,
+    decide,
+    entry_stamp,
+    entry_status,
+    fingerprints,
+    keywords,
+    normalise_text,
+    signature,
+    text_key,
+)
 from ingest.dedup_quality import make_copies, paragraphs
 from ingest.extract import extract_article
+from ingest.models import FeedEntry
 from ingest.services import DEMO_ROOT
 
 
@@ -124,3 +140,49 @@ def test_packed_signature_layout() -> None:
     sig = signature("Une attaque de drones vise l'usine d'Izhevsk, en Russie, selon les autorités locales "
                     "qui parlent de trois morts et de plusieurs blessés dans la nuit de mardi.", "fr", SETTINGS)
     assert len(sig.packed()) == 4 * len(sig.fingerprints) + 5 * len(sig.keywords)
+
+
+HASH = content_hash("Une attaque de drones vise l'usine d'Izhevsk.")
+OTHER = content_hash("Le merlu de l'Atlantique Nord est sauvé.")
+
+
+def test_entry_status_from_the_mark_and_the_feeds_date() -> None:
+    now = datetime(2026, 11, 24, 12, tzinfo=UTC)
+    fetched = int(now.timestamp()) - 3600  # an hour ago: a re-dated entry is due again (recheck_minutes 60)
+    assert entry_status(None, 0, now, SETTINGS) == "new"
+    seen = Mark(text_key(HASH), stamp=1_795_000_000, checked_at=fetched)
+    assert entry_status(seen, 1_795_000_000, now, SETTINGS) == "seen"
+    assert entry_status(seen, 1_794_000_000, now, SETTINGS) == "seen"  # an older date is no update
+    assert entry_status(seen, 0, now, SETTINGS) == "seen"  # the feed gives no date any more
+    assert entry_status(seen, 1_795_000_001, now, SETTINGS) == "updated"
+    # Re-dated again soon after the last fetch (a feed that re-dates at every poll): later, not at each poll.
+    assert entry_status(seen, 1_795_000_001, now - timedelta(minutes=1), SETTINGS) == "update_later"
+    entry = FeedEntry(feed_id="f", feed_name="F", url="http://x.example/a",
+                      published_at=datetime(2026, 11, 23, 8, tzinfo=UTC))
+    assert entry_stamp(entry) == int(datetime(2026, 11, 23, 8, tzinfo=UTC).timestamp())
+    assert entry_stamp(entry.model_copy(update={"published_at": None})) == 0
+
+
+@pytest.mark.parametrize(
+    ("mark", "owner", "expected"),
+    [
+        (None, None, ("new", "a", None)),
+        (None, "a", ("new", "a", None)),  # its own text, committed before (a retry)
+        (None, "b", ("duplicate", "b", "b")),
+        (Mark(text_key(HASH), 5, 6, "s"), "a", ("unchanged", "s", None)),
+        (Mark(text_key(OTHER), 5, 6, "s"), None, ("updated", "s", None)),  # keeps its story
+        (Mark(text_key(OTHER), 5, 6, "s"), "b", ("updated", "s", None)),  # and is indexed, whoever had the text
+        # a URL only seen as a copy of b's text now has a text of its own / b's new text
+        (Mark(text_key(OTHER), 5), None, ("new", "a", None)),
+        (Mark(text_key(OTHER), 5), "b", ("duplicate", "b", "b")),
+        (Mark(text_key(HASH), 5), "b", ("unchanged", "a", None)),
+    ],
+)
+def test_decide_the_exact_level(mark: Mark | None, owner: str | None, expected: tuple[str, str, str | None]) -> None:
+    decision = decide("a", HASH, mark, owner)
+    assert (decision.kind, decision.story_id, decision.duplicate_of) == expected
+
+
+def test_a_mark_keeps_64_bits_of_the_hash() -> None:
+    assert text_key(HASH) == HASH[:16] and len(HASH) == 40
+    assert Mark("k", 7, 9, "s").seen_only() == Mark("k", 7, 9)

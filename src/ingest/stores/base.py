@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ingest.models import FeedEntry, FeedState
 
 if TYPE_CHECKING:
-    from ingest.dedup import Assignment, Signature
+    from ingest.dedup import Assignment, Mark, Signature
 
 
 @dataclass(frozen=True)
@@ -40,26 +40,47 @@ class PendingQueue(Protocol):
     def enqueue(self, entries: Iterable[tuple[str, FeedEntry]]) -> int: ...
     def read_batch(self, consumer: str, count: int) -> list[QueuedEntry]: ...
     def ack(self, message_ids: Sequence[str]) -> None: ...
-    def dead_letter(self, item: QueuedEntry, reason: str, detail: str) -> None: ...
+    def dead_letter(
+        self, item: QueuedEntry, reason: str, detail: str, stage: str = ..., document: Mapping[str, Any] | None = ...
+    ) -> None: ...
     def pending_count(self) -> int: ...
 
 
 class DedupStore(Protocol):
-    def is_seen(self, article_id: str) -> bool: ...
-    def seen_many(self, article_ids: Sequence[str]) -> list[bool]: ...
+    """The exact level: what is remembered of each URL (by article id) and which article first had each text,
+    for ``dedup.seen_days``; and the short claims that keep two workers from fetching one URL at once."""
+
+    def marks(self, article_ids: Sequence[str], now: datetime) -> list[Mark | None]:
+        """The mark of each id, None for a URL not seen (or forgotten), in one round trip."""
+        ...
+
+    def owner_of(self, text_hash: str, now: datetime) -> str | None:
+        """The article that first had this text (``content_hash``), if one did."""
+        ...
+
     def claim(self, article_id: str, owner: str, ttl_seconds: int) -> bool: ...
     def release(self, article_id: str, owner: str) -> None: ...
-    def story_of_hash(self, content_hash: str) -> str | None: ...
-    def mark_seen(self, article_id: str) -> None: ...
-    def commit(self, article_id: str, content_hash: str) -> str: ...
+
+    def remember(self, article_id: str, mark: Mark, now: datetime) -> None:
+        """Keep a URL's mark (its text was already indexed, under it or another URL) and free its claim."""
+        ...
+
+    def commit(self, article_id: str, mark: Mark, now: datetime, entry_id: str | None = None) -> None:
+        """After the index write: keep the article's mark, own its text if no article did, and mark the feed's
+        URL (``entry_id``, when another than the article's) as seen; free the claim."""
+        ...
 
 
 class StoryStore(Protocol):
     """Near-duplicate and story state over a sliding window of days."""
 
-    def assign(self, article_id: str, signature: Signature, now: datetime, insert: bool = True) -> Assignment:
+    def assign(
+        self, article_id: str, signature: Signature, now: datetime, insert: bool = True,
+        kept_story: str | None = None,
+    ) -> Assignment:
         """Compare an article with those kept and, atomically with the comparison, keep it (unless
-        ``insert`` is false): two workers given copies of one story at once end in one story."""
+        ``insert`` is false): two workers given copies of one story at once end in one story. ``kept_story``
+        is the story of an article kept before whose text was updated: it stays in it, with the new text."""
         ...
 
 

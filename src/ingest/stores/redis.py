@@ -1,7 +1,9 @@
 """Redis adapters: the pending stream, its dead letters, dedup marks and the operators' counters.
 
 Keys are ``<prefix>:<kind>:<id>``; the keys of one article carry its id in braces so that a Redis
-Cluster keeps them in one hash slot.
+Cluster keeps them in one hash slot. The dedup state is kept in hashes by bucket instead (a key per article
+would cost more than what it holds): the exact level's by generation, the story store's by day, all of the
+latter under one hash tag so that its script sees them together.
 """
 
 from __future__ import annotations
@@ -9,22 +11,26 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from importlib import resources
 from typing import Any
 
 import redis
+from redis.typing import EncodableT, FieldT
 
 from ingest.config import DedupSettings
-from ingest.dedup import Assignment, Signature
-from ingest.errors import ServiceUnavailableError
+from ingest.dedup import Assignment, Mark, Signature, text_key
+from ingest.errors import ConfigError, ServiceUnavailableError
 from ingest.models import FeedEntry, FeedState
 from ingest.stores.base import QueuedEntry
 
 logger = logging.getLogger(__name__)
 
 QUEUED_TTL_SECONDS = 7 * 24 * 3600
+# stories.lua keeps an id after a one-byte length whose top bit marks hex ids (the pipeline's) kept as bytes.
+MAX_ID_BYTES = 127
 QUEUED_CLAIM_SECONDS = 120
 
 
@@ -50,23 +56,24 @@ class Keys:
         self.attempts = f"{prefix}:attempts"
         self.stats = f"{prefix}:stats"
         self.feed_stats = f"{prefix}:feedstats"
-        # Near-duplicate and story state (stories.lua names the keys under it; one hash tag, one slot).
-        self.stories = f"{prefix}:{{stories}}"
+        # Near-duplicate and story state (stories.lua names the keys under it; one hash tag, one slot). "v2":
+        # records by day; the first layout's keys (records by number) are not read, they expire in a week.
+        self.stories = f"{prefix}:{{stories}}:v2"
 
     def feed(self, feed_id: str) -> str:
         return f"{self.prefix}:feed:{{{feed_id}}}"
 
-    def seen(self, article_id: str) -> str:
-        return f"{self.prefix}:seen:{{{article_id}}}"
+    def marks(self, generation: int, bucket: int) -> str:
+        return f"{self.prefix}:seen:{generation}:{bucket}"
+
+    def texts(self, generation: int, bucket: int) -> str:
+        return f"{self.prefix}:text:{generation}:{bucket}"
 
     def claim(self, article_id: str) -> str:
         return f"{self.prefix}:claim:{{{article_id}}}"
 
     def queued(self, article_id: str) -> str:
         return f"{self.prefix}:queued:{{{article_id}}}"
-
-    def content(self, content_hash: str) -> str:
-        return f"{self.prefix}:hash:{content_hash}"
 
     def host_next(self, host: str) -> str:
         return f"{self.prefix}:host:{{{host}}}:next"
@@ -149,46 +156,117 @@ class RedisPendingQueue:
         pipe.hdel(self.keys.attempts, *message_ids)
         pipe.execute()
 
-    def dead_letter(self, item: QueuedEntry, reason: str, detail: str) -> None:
-        """Move an entry to the dead-letter stream with its reason, then acknowledge it."""
-        self.client.xadd(
-            self.keys.dead,
-            {
-                "entry": item.entry.model_dump_json(),
-                "reason": reason,
-                "detail": detail[:500],
-                "deliveries": str(item.deliveries),
-                "message_id": item.message_id,
-            },
-        )
+    def dead_letter(
+        self,
+        item: QueuedEntry,
+        reason: str,
+        detail: str,
+        stage: str = "process",
+        document: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Move an entry to the dead-letter stream with its reason (and the refused document, if the index
+        refused it), then acknowledge it."""
+        fields: dict[FieldT, EncodableT] = {
+            "entry": item.entry.model_dump_json(),
+            "reason": reason,
+            "stage": stage,
+            "detail": detail[:500],
+            "deliveries": str(item.deliveries),
+            "message_id": item.message_id,
+        }
+        if document is not None:
+            fields["document"] = json.dumps(document, ensure_ascii=False)
+        self.client.xadd(self.keys.dead, fields)
         self.ack([item.message_id])
 
     def pending_count(self) -> int:
         """Entries waiting, delivered or not: acknowledged entries are deleted from the stream."""
         return int(self.client.xlen(self.keys.pending))
 
-    def dead_letters(self, count: int = 100) -> list[dict[str, Any]]:
-        """The most recent dead letters, newest first."""
-        rows: Any = self.client.xrevrange(self.keys.dead, count=count)
-        return [{"id": message_id, **fields} for message_id, fields in rows]
+    def dead_letters(self, count: int = 100, reason: str | None = None) -> list[dict[str, Any]]:
+        """The most recent dead letters (of one reason, if given), newest first."""
+        raw: Any = self.client.xrevrange(self.keys.dead, count=count) if reason is None else self._dead_rows()
+        rows = [{"id": message_id, **fields} for message_id, fields in raw]
+        return [row for row in rows if reason is None or row["reason"] == reason][:count]
+
+    def replay(self, ids: Sequence[str] = (), reason: str | None = None) -> int:
+        """Put the chosen dead letters (by id, by reason, or all when neither is given) back on the pending
+        stream, each in one transaction with its removal from the dead letters; returns how many. The entry is
+        processed again from the start (fetch, extract, …) with a fresh delivery count."""
+        self._ensure_group()
+        replayed = 0
+        for message_id, fields in self._chosen(ids, reason):
+            pipe = self.client.pipeline()  # MULTI: never on both streams, never on neither
+            pipe.xadd(self.keys.pending, {"entry": fields["entry"], "replayed_from": message_id})
+            pipe.xdel(self.keys.dead, message_id)
+            pipe.execute()
+            replayed += 1
+        return replayed
+
+    def purge(self, ids: Sequence[str] = (), reason: str | None = None) -> int:
+        """Delete the chosen dead letters (by id, by reason, or all when neither is given); returns how many."""
+        chosen = [message_id for message_id, _ in self._chosen(ids, reason)]
+        for start in range(0, len(chosen), 1000):
+            self.client.xdel(self.keys.dead, *chosen[start : start + 1000])
+        return len(chosen)
+
+    def _dead_rows(self) -> list[tuple[str, dict[str, str]]]:
+        rows: Any = self.client.xrevrange(self.keys.dead)
+        return list(rows)
+
+    def _chosen(self, ids: Sequence[str], reason: str | None) -> list[tuple[str, dict[str, str]]]:
+        wanted = set(ids)
+        rows = self._dead_rows()
+        missing = wanted - {message_id for message_id, _ in rows}
+        if missing:
+            raise ConfigError(f"no dead letter {', '.join(sorted(missing))}; `ingest dlq list` shows their ids")
+        return [
+            (message_id, fields) for message_id, fields in rows
+            if (not wanted or message_id in wanted) and (reason is None or fields.get("reason") == reason)
+        ]
 
 
 class RedisDedupStore:
-    """"Seen" marks, short claims and content hashes."""
+    """The exact level: marks per URL, the owner of each text, and short claims.
 
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
+    Marks and owners are fields of hashes (one per bucket of ids or text keys) rather than a key each: feeds
+    make them for every entry, for ``seen_days``, and a URL costs about 140 bytes in hashes of ~90 fields
+    against some 380 alone in its hash, as in a key of its own (measured with Redis 7.0). Hash fields cannot
+    expire one by one (no HEXPIRE before Redis 7.4), so the hashes belong to a generation of ``seen_days``
+    days: written in the current one, read in it and the previous one, gone after that. A URL is remembered
+    at least ``seen_days`` and at most twice that; memory stays bounded.
+    """
+
+    def __init__(self, client: redis.Redis, prefix: str, settings: DedupSettings | None = None) -> None:
         self.client = client
         self.keys = Keys(prefix)
+        s = settings or DedupSettings()
+        self.seen_days = s.seen_days
+        self.buckets = exact_buckets(s)
 
-    def is_seen(self, article_id: str) -> bool:
-        return bool(self.client.exists(self.keys.seen(article_id)))
-
-    def seen_many(self, article_ids: Sequence[str]) -> list[bool]:
-        """``is_seen`` for a whole feed in one round trip."""
+    def marks(self, article_ids: Sequence[str], now: datetime) -> list[Mark | None]:
+        """The mark of each id, None for a URL not seen (or forgotten), in one round trip."""
+        if not article_ids:
+            return []
+        current = self._generation(now)
         pipe = self.client.pipeline(transaction=False)
         for article_id in article_ids:
-            pipe.exists(self.keys.seen(article_id))
-        return [bool(n) for n in pipe.execute()] if article_ids else []
+            bucket = _bucket(article_id, self.buckets)
+            pipe.hget(self.keys.marks(current, bucket), article_id)
+            pipe.hget(self.keys.marks(current - 1, bucket), article_id)
+        found = pipe.execute()
+        return [_decode_mark(article_id, found[2 * n] or found[2 * n + 1])
+                for n, article_id in enumerate(article_ids)]
+
+    def owner_of(self, text_hash: str, now: datetime) -> str | None:
+        key, current = text_key(text_hash), self._generation(now)
+        bucket = _bucket(key, self.buckets)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hget(self.keys.texts(current, bucket), key)
+        pipe.hget(self.keys.texts(current - 1, bucket), key)
+        ours, earlier = pipe.execute()
+        owner = ours or earlier
+        return str(owner) if owner is not None else None
 
     def claim(self, article_id: str, owner: str, ttl_seconds: int) -> bool:
         key = self.keys.claim(article_id)
@@ -201,26 +279,75 @@ class RedisDedupStore:
         if self.client.get(key) == owner:
             self.client.delete(key)
 
-    def story_of_hash(self, content_hash: str) -> str | None:
-        value = self.client.get(self.keys.content(content_hash))
-        return str(value) if value is not None else None
-
-    def mark_seen(self, article_id: str) -> None:
-        """Remember a URL whose content is already indexed under another id."""
-        pipe = self.client.pipeline()
-        pipe.set(self.keys.seen(article_id), "1")
-        pipe.delete(self.keys.claim(article_id))
+    def remember(self, article_id: str, mark: Mark, now: datetime) -> None:
+        """Keep a URL's mark (its text was already indexed, under it or another URL) and free its claim."""
+        pipe = self.client.pipeline(transaction=False)
+        self._queue_mark(pipe, article_id, mark, now)
         pipe.execute()
 
-    def commit(self, article_id: str, content_hash: str) -> str:
-        """Mark an article indexed; returns the id that first owned this text."""
-        pipe = self.client.pipeline()
-        pipe.set(self.keys.seen(article_id), "1")
-        pipe.set(self.keys.content(content_hash), article_id, nx=True)
-        pipe.get(self.keys.content(content_hash))
-        pipe.delete(self.keys.claim(article_id))
-        _, _, owner, _ = pipe.execute()
-        return str(owner)
+    def commit(self, article_id: str, mark: Mark, now: datetime, entry_id: str | None = None) -> None:
+        """After the index write: keep the article's mark, own its text if no article did, and mark the feed's
+        URL (``entry_id``, when another than the article's) as seen; free the claim."""
+        pipe = self.client.pipeline(transaction=False)
+        self.queue_commit(pipe, article_id, mark, now, entry_id)
+        pipe.execute()
+
+    def queue_commit(
+        self, pipe: redis.client.Pipeline, article_id: str, mark: Mark, now: datetime, entry_id: str | None = None,
+    ) -> None:
+        """``commit`` queued on a pipeline, for bulk loads."""
+        self._queue_mark(pipe, article_id, mark, now)
+        if entry_id is not None and entry_id != article_id:
+            self._queue_mark(pipe, entry_id, mark.seen_only(), now)
+        key = self.keys.texts(self._generation(now), _bucket(mark.text_key, self.buckets))
+        pipe.hsetnx(key, mark.text_key, article_id)
+        pipe.expire(key, self._ttl(now), nx=True)
+
+    def _queue_mark(self, pipe: redis.client.Pipeline, article_id: str, mark: Mark, now: datetime) -> None:
+        key = self.keys.marks(self._generation(now), _bucket(article_id, self.buckets))
+        pipe.hset(key, article_id, _encode_mark(article_id, mark))
+        pipe.expire(key, self._ttl(now), nx=True)
+        # The mark now keeps a re-poll from queueing the URL again; dropping the "queued" mark lets a later
+        # update of the entry be queued (a poll racing this at worst queues an entry found unchanged).
+        pipe.delete(self.keys.claim(article_id), self.keys.queued(article_id))
+
+    def _generation(self, now: datetime) -> int:
+        return int(now.timestamp()) // (86400 * self.seen_days)
+
+    def _ttl(self, now: datetime) -> int:
+        """Seconds until the end of the generation after the current one."""
+        return (self._generation(now) + 2) * 86400 * self.seen_days - int(now.timestamp())
+
+
+def exact_buckets(settings: DedupSettings) -> int:
+    """Hashes per generation of exact marks, sized like the postings' (``buckets_per_day``): those take about
+    ``max_fingerprints + posted_keywords`` fields per article a day, a generation one per article a day of it."""
+    per_article = settings.max_fingerprints + settings.posted_keywords
+    return max(1, settings.buckets_per_day * settings.seen_days // per_article)
+
+
+def _bucket(value: str, buckets: int) -> int:
+    return zlib.crc32(value.encode("utf-8")) % buckets
+
+
+def _encode_mark(article_id: str, mark: Mark) -> str:
+    """``<text key> <stamp> <checked at>``, then for an indexed article `` *`` and its story unless that is its
+    own: at most 60 characters for the pipeline's ids, under the 64 of Redis' compact hashes (a longer value
+    turns its whole hash into a table several times the size)."""
+    head = f"{mark.text_key} {mark.stamp} {mark.checked_at}"
+    if mark.story_id is None:
+        return head
+    return f"{head} *{'' if mark.story_id == article_id else mark.story_id}"
+
+
+def _decode_mark(article_id: str, raw: str | None) -> Mark | None:
+    if raw is None:
+        return None
+    parts = raw.split(" ", 3)
+    key, stamp, checked_at = parts[0], int(parts[1]), int(parts[2])
+    if len(parts) < 4:
+        return Mark(key, stamp, checked_at)
+    return Mark(key, stamp, checked_at, parts[3][1:] or article_id)
 
 
 class RedisStoryStore:
@@ -234,8 +361,11 @@ class RedisStoryStore:
         source = resources.files("ingest.stores").joinpath("stories.lua").read_text(encoding="utf-8")
         self._assign = client.register_script(source)
 
-    def assign(self, article_id: str, signature: Signature, now: datetime, insert: bool = True) -> Assignment:
-        reply: Any = self._assign(args=self.script_args(article_id, signature, now, insert))
+    def assign(
+        self, article_id: str, signature: Signature, now: datetime, insert: bool = True,
+        kept_story: str | None = None,
+    ) -> Assignment:
+        reply: Any = self._assign(args=self.script_args(article_id, signature, now, insert, kept_story))
         kind, story_id, duplicate_of, score = reply
         return Assignment(story_id=story_id, duplicate_of=duplicate_of or None, score=float(score), kind=kind)
 
@@ -243,13 +373,17 @@ class RedisStoryStore:
         """``assign`` (keeping the article) queued on a pipeline, for bulk loads; the replies are not read."""
         self._assign(args=self.script_args(article_id, signature, now, True), client=pipe)
 
-    def script_args(self, article_id: str, signature: Signature, now: datetime, insert: bool) -> list[Any]:
+    def script_args(
+        self, article_id: str, signature: Signature, now: datetime, insert: bool, kept_story: str | None = None,
+    ) -> list[Any]:
         s = self.settings
+        if max(len(i.encode("utf-8")) for i in (article_id, kept_story or "")) > MAX_ID_BYTES:
+            raise ValueError(f"the story store keeps ids of at most {MAX_ID_BYTES} bytes: {article_id!r}")
         return [
             self.keys.stories, article_id, int(now.timestamp() // 86400), s.window_days,
             (s.window_days + 1) * 86400, s.buckets_per_day, len(signature.fingerprints), len(signature.keywords),
             s.posted_keywords, signature.packed(), s.min_shared, s.duplicate_containment, s.story_similarity,
-            s.max_postings, s.max_candidates, 1 if insert else 0,
+            s.max_postings, s.max_candidates, 1 if insert else 0, kept_story or "",
         ]
 
 

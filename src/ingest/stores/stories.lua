@@ -2,16 +2,18 @@
 -- method; ingest.stores.redis.RedisStoryStore calls this). Redis runs a script alone, so two workers given
 -- copies of one story at the same time cannot both start a story.
 --
--- Keys (all under one hash tag, so a Redis Cluster keeps them in one slot):
---   P:seq                 counter: a short number per kept article
---   P:r:<seq>             the article's record (ids, story, signature), expires after the window
---   P:f:<day>:<bucket>    hash: fingerprint → the last max_postings article numbers (4 bytes each) that day
+-- Keys (all under one hash tag, so a Redis Cluster keeps them in one slot), one set per day:
+--   P:r:<day>             string: the records of the articles kept that day, end to end (ids, story,
+--                         keywords); an article is known by its record's offset, so it costs no key of its own
+--   P:f:<day>:<bucket>    hash: fingerprint (its bucket's share of it) → the offsets of the last max_postings
+--                         articles kept with it that day (4 bytes each)
 --   P:k:<day>:<bucket>    hash: keyword → the same
--- Day keys are written on their day only and expire after the window, so memory follows the window.
+-- A day's keys are written on that day only and expire after the window, so memory follows the window.
 --
 -- ARGV: prefix, article id, today (days since 1970), window days, ttl seconds, buckets per day, number of
 -- fingerprints, number of keywords, keywords looked up, signature (Signature.packed), min shared
--- fingerprints, duplicate containment, story similarity, max postings, max candidates, insert (1/0).
+-- fingerprints, duplicate containment, story similarity, max postings, max candidates, insert (1/0), and for
+-- an update of an article kept before, the story it stays in ("" otherwise).
 -- Returns {kind, story id, duplicate of or "", score as a string}.
 
 local P = ARGV[1]
@@ -22,7 +24,7 @@ local ttl = tonumber(ARGV[5])
 local buckets = tonumber(ARGV[6])
 local nfp = tonumber(ARGV[7])
 local nkw = tonumber(ARGV[8])
-local nposted = tonumber(ARGV[9])
+local nposted = math.min(tonumber(ARGV[9]), nkw)
 local blob = ARGV[10]
 local min_shared = tonumber(ARGV[11])
 local containment = tonumber(ARGV[12])
@@ -30,156 +32,257 @@ local story_similarity = tonumber(ARGV[13])
 local max_postings = tonumber(ARGV[14])
 local max_candidates = tonumber(ARGV[15])
 local insert = ARGV[16] == "1"
+local kept_story = ARGV[17] or ""
+local updating = kept_story ~= ""
 
-local fps = {}
-local pos = 1
-for i = 1, nfp do
-  fps[i], pos = struct.unpack(">I4", blob, pos)
+local DAY = 4294967296 -- an article's number: day * DAY + offset of its record in that day's string
+local call = redis.call
+
+-- struct formats of n offsets (postings) or n (keyword, weight) pairs (records), made once
+local offsets_format, keywords_format = {}, {}
+local function offsets_of(v)
+  local n = #v / 4
+  local f = offsets_format[n]
+  if not f then f = ">" .. string.rep("I4", n); offsets_format[n] = f end
+  return {struct.unpack(f, v)}, n
 end
+local function keywords_of(raw, n)
+  local f = keywords_format[n]
+  if not f then f = ">" .. string.rep("I4B", n); keywords_format[n] = f end
+  return {struct.unpack(f, raw)}
+end
+
+-- Ids that are lowercase hex (the pipeline's article ids) are kept as bytes, half the size.
+local function pack_id(id)
+  if #id > 0 and #id % 2 == 0 and #id <= 254 and not string.find(id, "[^0-9a-f]") then
+    return string.char(128 + #id / 2) .. (string.gsub(id, "..", function(h) return string.char(tonumber(h, 16)) end))
+  end
+  return string.char(#id) .. id
+end
+
+-- an id as pack_id made it (its length byte included) and the position after it
+local function packed_at(raw, p)
+  local n = string.byte(raw, p)
+  if n >= 128 then n = n - 128 end
+  return string.sub(raw, p, p + n), p + 1 + n
+end
+
+local function unpack_id(packed)
+  local n = string.byte(packed, 1)
+  if n >= 128 then
+    return (string.gsub(string.sub(packed, 2), ".", function(c) return string.format("%02x", string.byte(c)) end))
+  end
+  return string.sub(packed, 2)
+end
+
+local fps = offsets_of(string.sub(blob, 1, 4 * nfp))
+local kw_part = string.sub(blob, 4 * nfp + 1)
+local kwv = keywords_of(kw_part, nkw)
 local kws, weights = {}, {}
 local norm = 0
 for i = 1, nkw do
-  local k, w
-  k, w, pos = struct.unpack(">I4B", blob, pos)
+  local k, w = kwv[2 * i - 1], kwv[2 * i]
   kws[i] = k
   weights[k] = w
   norm = norm + w * w
 end
 norm = math.sqrt(norm)
 
-local function bucket_key(kind, day, h)
-  return P .. ":" .. kind .. ":" .. day .. ":" .. (h % buckets)
+local day_prefix = {}
+for day = today - window, today do
+  day_prefix[day] = {f = P .. ":f:" .. day .. ":", k = P .. ":k:" .. day .. ":"}
 end
+
+local function field(h)
+  return string.format("%d", math.floor(h / buckets))
+end
+
+-- today's postings of each hash looked up, so that keeping the article need not read them again
+local today_values = {f = {}, k = {}}
 
 -- article number → how many of the hashes it was posted under, over the window's days
 local function postings(kind, hashes, count, into)
+  local seen_today = today_values[kind]
   for i = 1, count do
     local h = hashes[i]
-    local field = string.format("%d", h)
+    local f = field(h)
+    local bucket = h % buckets
     for day = today - window, today do
-      local v = redis.call("HGET", bucket_key(kind, day, h), field)
+      local v = call("HGET", day_prefix[day][kind] .. bucket, f)
+      if day == today then seen_today[h] = v or false end
       if v then
-        for j = 1, #v, 4 do
-          local seq = struct.unpack(">I4", v, j)
-          into[seq] = (into[seq] or 0) + 1
+        local offsets, count = offsets_of(v)
+        local base = day * DAY
+        for j = 1, count do
+          local n = base + offsets[j]
+          into[n] = (into[n] or 0) + 1
         end
       end
     end
   end
 end
 
+-- Records: >I2 length of the rest, the article id, story id (empty: the article's own), duplicate_of
+-- (empty: none), >BB fingerprints and keywords counted, then the keywords as in Signature.packed.
+local self_id = pack_id(aid)
 local records = {}
-local function record(seq)
-  if records[seq] == nil then
-    local raw = redis.call("GET", P .. ":r:" .. seq)
-    if not raw then
-      records[seq] = false
+local function record(n)
+  if records[n] == nil then
+    local day = math.floor(n / DAY)
+    local offset = n - day * DAY
+    local key = P .. ":r:" .. day
+    local raw = call("GETRANGE", key, offset, offset + 255)
+    if #raw < 2 then
+      records[n] = false
     else
-      local r = {}
-      local p = 1
-      local n
-      n, p = struct.unpack(">B", raw, p)
-      r.aid = string.sub(raw, p, p + n - 1); p = p + n
-      n, p = struct.unpack(">B", raw, p)
-      r.sid = string.sub(raw, p, p + n - 1); p = p + n
-      n, p = struct.unpack(">B", raw, p)
-      r.dup = string.sub(raw, p, p + n - 1); p = p + n
-      r.nfp, r.nkw, p = struct.unpack(">BB", raw, p)
-      r.kw = {}
-      r.norm = 0
-      for _ = 1, r.nkw do
-        local k, w
-        k, w, p = struct.unpack(">I4B", raw, p)
-        r.kw[k] = w
-        r.norm = r.norm + w * w
+      local len = struct.unpack(">I2", raw)
+      if len + 2 > #raw then
+        raw = call("GETRANGE", key, offset, offset + len + 1)
       end
-      r.norm = math.sqrt(r.norm)
-      records[seq] = r
+      local r = {n = n}
+      local p = 3
+      r.aid, p = packed_at(raw, p)
+      r.sid, p = packed_at(raw, p)
+      if r.sid == "\0" then r.sid = r.aid end
+      r.dup, p = packed_at(raw, p)
+      r.nfp, r.nkw, p = struct.unpack(">BB", raw, p)
+      r.kw_part = string.sub(raw, p, p + 5 * r.nkw - 1)
+      records[n] = r
     end
   end
-  return records[seq]
+  return records[n]
+end
+
+-- weighted cosine of a record's keywords with the article's
+local function similarity(r)
+  local v = keywords_of(r.kw_part, r.nkw)
+  local dot, rnorm = 0, 0
+  for i = 1, 2 * r.nkw, 2 do
+    local w = v[i + 1]
+    rnorm = rnorm + w * w
+    local mine = weights[v[i]]
+    if mine then dot = dot + w * mine end
+  end
+  if norm == 0 or rnorm == 0 then return 0 end
+  return dot / (norm * math.sqrt(rnorm))
 end
 
 local function again(r)
-  return {"again", r.sid, r.dup, "1"}
+  return {"again", unpack_id(r.sid), unpack_id(r.dup), "1"}
 end
 
--- near-verbatim copies
-local kind, story, dup, score = "new", aid, "", 0
+-- the up to max_candidates numbers with the most hits, the oldest first among equals (the order they are
+-- compared in does not matter: the best is the most similar, then the oldest)
+local function top(hits)
+  local count = {}
+  for _, h in pairs(hits) do count[h] = (count[h] or 0) + 1 end
+  local level, above = 0, 0
+  for h = nposted, 1, -1 do
+    local c = count[h]
+    if c then
+      if above + c > max_candidates then level = h break end
+      above = above + c
+    end
+  end
+  -- all the numbers with more hits than `level` (all of them when it is 0), then the oldest with `level`
+  local chosen, edge = {}, {}
+  for n, h in pairs(hits) do
+    if h > level then chosen[#chosen + 1] = n elseif h == level then edge[#edge + 1] = n end
+  end
+  if level > 0 then
+    table.sort(edge)
+    for i = 1, max_candidates - #chosen do chosen[#chosen + 1] = edge[i] end
+  end
+  return chosen
+end
+
+-- The earlier article this text is the nearest near-verbatim copy of (its number), and the containment; or
+-- this article's own record when one is among those sharing the fingerprints (of this very text, for an
+-- update): then this is a retry.
 local fp_hits = {}
 postings("f", fps, nfp, fp_hits)
-local best_seq = nil
-for seq, hits in pairs(fp_hits) do
-  if hits >= min_shared then
-    local r = record(seq)
-    if r then
-      if r.aid == aid then
-        return again(r)
-      end
-      local c = hits / math.min(nfp, r.nfp)
-      if c >= containment and (c > score or (c == score and seq < best_seq)) then
-        best_seq, score = seq, c
+local function copy_of()
+  local best, best_c = nil, 0
+  for n, hits in pairs(fp_hits) do
+    if hits >= min_shared or (updating and hits == nfp) then
+      local r = record(n)
+      if r then
+        if r.aid == self_id then
+          if not updating or (hits == nfp and r.nfp == nfp and r.kw_part == kw_part) then return nil, 0, r end
+        elseif hits >= min_shared then
+          local c = hits / math.min(nfp, r.nfp)
+          if c >= containment and (c > best_c or (c == best_c and n < best)) then best, best_c = n, c end
+        end
       end
     end
   end
+  return best, best_c, nil
 end
-if best_seq then
-  local r = record(best_seq)
-  kind, story, dup = "duplicate", r.sid, r.aid
+
+local kind, story, dup, score = "new", aid, "", 0
+local best, own
+best, score, own = copy_of()
+if own then
+  return again(own)
+end
+if updating then
+  -- An update stays in its story; it is a copy of an earlier article or not as its new text is. A retry of an
+  -- update with no fingerprints finds its record by the keywords.
+  if nfp == 0 then
+    local kw_hits = {}
+    postings("k", kws, nposted, kw_hits)
+    for _, n in ipairs(top(kw_hits)) do
+      local r = record(n)
+      if r and r.aid == self_id and r.nfp == nfp and r.kw_part == kw_part then return again(r) end
+    end
+  end
+  kind, story = "updated", kept_story
+  if best then dup = unpack_id(records[best].aid) end
+elseif best then
+  local r = records[best]
+  kind, story, dup = "duplicate", unpack_id(r.sid), unpack_id(r.aid)
 else
   -- the same story in other words
   local kw_hits = {}
-  postings("k", kws, math.min(nposted, nkw), kw_hits)
-  local ranked = {}
-  for seq, hits in pairs(kw_hits) do
-    ranked[#ranked + 1] = {seq, hits}
-  end
-  table.sort(ranked, function(a, b)
-    if a[2] ~= b[2] then return a[2] > b[2] end
-    return a[1] < b[1]
-  end)
+  postings("k", kws, nposted, kw_hits)
   local best_sim, best_r = 0, nil
-  for i = 1, math.min(#ranked, max_candidates) do
-    local r = record(ranked[i][1])
+  for _, n in ipairs(top(kw_hits)) do
+    local r = record(n)
     if r then
-      if r.aid == aid then
+      if r.aid == self_id then
         return again(r)
       end
-      local dot = 0
-      for k, w in pairs(weights) do
-        local other = r.kw[k]
-        if other then dot = dot + w * other end
-      end
-      local sim = 0
-      if norm > 0 and r.norm > 0 then sim = dot / (norm * r.norm) end
-      if sim > best_sim then best_sim, best_r = sim, r end
+      local sim = similarity(r)
+      if sim > best_sim or (sim == best_sim and best_r and n < best_r.n) then best_sim, best_r = sim, r end
     end
   end
   if best_r and best_sim >= story_similarity then
-    kind, story, score = "story", best_r.sid, best_sim
+    kind, story, score = "story", unpack_id(best_r.sid), best_sim
   end
 end
 
 if insert then
-  local seq = redis.call("INCR", P .. ":seq")
-  local rec = struct.pack(">B", #aid) .. aid .. struct.pack(">B", #story) .. story .. struct.pack(">B", #dup) .. dup
-    .. struct.pack(">BB", nfp, nkw) .. string.sub(blob, 4 * nfp + 1)
-  redis.call("SET", P .. ":r:" .. seq, rec, "EX", ttl)
-  local enc = struct.pack(">I4", seq)
-  local function post(kindkey, h)
-    local key = bucket_key(kindkey, today, h)
-    local field = string.format("%d", h)
-    local v = redis.call("HGET", key, field)
+  local body = self_id .. (story == aid and string.char(0) or pack_id(story)) .. pack_id(dup)
+    .. struct.pack(">BB", nfp, nkw) .. kw_part
+  local rkey = P .. ":r:" .. today
+  local offset = call("APPEND", rkey, struct.pack(">I2", #body) .. body) - #body - 2
+  call("EXPIRE", rkey, ttl, "NX")
+  local enc = struct.pack(">I4", offset)
+  local function post(kind, h)
+    local key = day_prefix[today][kind] .. (h % buckets)
+    local f = field(h)
+    local v = today_values[kind][h]
+    if v == nil then v = call("HGET", key, f) end
     if v then
       v = v .. enc
       if #v > 4 * max_postings then v = string.sub(v, #v - 4 * max_postings + 1) end
+      call("HSET", key, f, v)
     else
-      v = enc
+      call("HSET", key, f, enc)
+      call("EXPIRE", key, ttl, "NX") -- a new field may be a new key
     end
-    redis.call("HSET", key, field, v)
-    redis.call("EXPIRE", key, ttl, "NX")
   end
   for i = 1, nfp do post("f", fps[i]) end
-  for i = 1, math.min(nposted, nkw) do post("k", kws[i]) end
+  for i = 1, nposted do post("k", kws[i]) end
 end
 return {kind, story, dup, tostring(score)}
