@@ -30,7 +30,7 @@ from elasticsearch import Elasticsearch, helpers
 
 from ingest.config import ElasticsearchSettings
 from ingest.index import ANALYSED_FIELDS, ANALYSED_LANGUAGES, index_template
-from ingest.services import free_port, spawn_search
+from ingest.services import search_server
 from ingest.stores.elasticsearch import build_es_client
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,14 +92,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    proc = None
-    if args.url:
-        url, mode = args.url, args.mode
-    else:
-        port = free_port()
-        proc = spawn_search(port)
-        url, mode = f"http://127.0.0.1:{port}", "serverless"
-    try:
+    with search_server(args.url, args.mode) as (url, mode):
         es = build_es_client(ElasticsearchSettings(hosts=[url], server_mode=mode))
         docs = articles()
         bodies = layouts("bench")
@@ -128,9 +121,6 @@ def main() -> int:
                 print(f"  {name:13} {rate:8.1f} docs/s   {sizes[name] / 1e6:6.2f} MB sent")
             print(f"  per-language ÷ multi throughput: {result['per_language_over_multi']}")
         return 0
-    finally:
-        if proc is not None:
-            proc.terminate()
 
 
 if __name__ == "__main__":

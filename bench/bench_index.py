@@ -40,7 +40,7 @@ from ingest.extract import extract_article
 from ingest.index import index_names, to_document
 from ingest.models import FeedEntry
 from ingest.pipeline import build_article
-from ingest.services import free_port, spawn_search
+from ingest.services import search_server
 from ingest.stores.elasticsearch import ElasticsearchSink, build_es_client
 
 FETCHED_AT = datetime(2025, 7, 1, 12, 0, tzinfo=UTC)
@@ -137,14 +137,7 @@ def main() -> int:
     args = parser.parse_args()
     if not FIXTURES.is_dir():
         raise SystemExit(f"bench_index: {FIXTURES} not found; clone the project next to shared/")
-    proc = None
-    if args.url:
-        url, mode = args.url, args.mode
-    else:
-        port = free_port()
-        proc = spawn_search(port)
-        url, mode = f"http://127.0.0.1:{port}", "serverless"
-    try:
+    with search_server(args.url, args.mode) as (url, mode):
         # A long request timeout: an in-memory test server under load can take a minute for one request.
         settings = ElasticsearchSettings(hosts=[url], server_mode=mode, bulk_max_docs=args.chunk,
                                          request_timeout=600)
@@ -163,9 +156,6 @@ def main() -> int:
             verdict = "meets" if result["sink_over_streaming_bulk"] >= TARGET else "MISSES"
             print(f"  sink ÷ streaming_bulk: {result['sink_over_streaming_bulk']} ({verdict} the {TARGET} target)")
         return 0
-    finally:
-        if proc is not None:
-            proc.terminate()
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from ingest.feeds import parse_feeds
 from ingest.fixture_server import FixtureServer
 from ingest.models import FeedSource
 from ingest.services import DEMO_ROOT, free_port, spawn_redis, spawn_search
+from ingest.stores.redis import delete_namespace
 
 TESTS = Path(__file__).resolve().parent
 DATA = TESTS / "data"
@@ -106,3 +107,17 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     yield client
     client.close()
+
+
+@pytest.fixture
+def prefix(redis_client: redis.Redis) -> Iterator[str]:
+    """A Redis key prefix of one test's own, deleted afterwards."""
+    name = f"t{uuid.uuid4().hex[:8]}"
+    yield name
+    delete_namespace(redis_client, name)
+
+
+@pytest.fixture(scope="module")
+def seed_text() -> str:
+    """The sample French article's text."""
+    return (shared_fixtures() / "seed" / "izhevsk_drone_attack_fr.txt").read_text(encoding="utf-8")

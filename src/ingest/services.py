@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -89,6 +90,22 @@ def spawn_search(port: int, detached: bool = False) -> subprocess.Popen[bytes]:
                             start_new_session=detached)
     wait_for_port("osmem-server", port, proc)
     return proc
+
+
+@contextlib.contextmanager
+def search_server(url: str | None = None, mode: str = "stack") -> Iterator[tuple[str, str]]:
+    """``(url, server_mode)`` of the search server to use: the one given, or an osmem spawned on a free port for
+    the duration of the block (benchmarks: the same code against a real Elasticsearch by URL)."""
+    if url:
+        yield url, mode
+        return
+    port = free_port()
+    proc = spawn_search(port)
+    try:
+        yield f"http://127.0.0.1:{port}", "serverless"
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 def spawn_fixture_server(port: int, root: Path, detached: bool = False) -> subprocess.Popen[bytes]:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import threading
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -25,23 +23,12 @@ from ingest.models import Article, Source
 from ingest.quality import fundus_pages
 from ingest.query import parse_filters, search_articles
 from ingest.stores.elasticsearch import ElasticsearchSink, build_es_client
-from ingest.stores.redis import RedisDedupStore, RedisStoryStore, delete_namespace
+from ingest.stores.redis import RedisDedupStore, RedisStoryStore
 from tests.conftest import shared_fixtures
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
 SETTINGS = DedupSettings()
 
-
-@pytest.fixture
-def prefix(redis_client: redis.Redis) -> Iterator[str]:
-    name = f"t{uuid.uuid4().hex[:8]}"
-    yield name
-    delete_namespace(redis_client, name)
-
-
-@pytest.fixture(scope="module")
-def seed_text() -> str:
-    return (shared_fixtures() / "seed" / "izhevsk_drone_attack_fr.txt").read_text(encoding="utf-8")
 
 
 def test_copies_of_real_articles_are_duplicates_and_nothing_else_is(redis_client: redis.Redis, prefix: str) -> None:

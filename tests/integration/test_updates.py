@@ -4,10 +4,8 @@ page changes under the same URL while its feed re-dates the entry."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 import redis
 
 from ingest.config import DedupSettings, Settings
@@ -17,8 +15,7 @@ from ingest.models import FeedSource
 from ingest.pipeline import poll_feeds, process_pending
 from ingest.runtime import build_runtime
 from ingest.stores.elasticsearch import build_es_client
-from ingest.stores.redis import RedisDedupStore, RedisStoryStore, delete_namespace
-from tests.conftest import shared_fixtures
+from ingest.stores.redis import RedisDedupStore, RedisStoryStore
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
 SETTINGS = DedupSettings()
@@ -26,17 +23,6 @@ MERLU = ("Le merlu de l'Atlantique Nord a été sauvé de l'extinction grâce au
          "international pour l'exploration de la mer publie mardi un rapport qui montre que les stocks ont retrouvé "
          "leur niveau des années 1980 après vingt ans de restrictions sévères imposées aux flottes de chalutiers.")
 
-
-@pytest.fixture
-def prefix(redis_client: redis.Redis) -> Iterator[str]:
-    name = f"t{uuid.uuid4().hex[:8]}"
-    yield name
-    delete_namespace(redis_client, name)
-
-
-@pytest.fixture(scope="module")
-def seed_text() -> str:
-    return (shared_fixtures() / "seed" / "izhevsk_drone_attack_fr.txt").read_text(encoding="utf-8")
 
 
 def test_marks_are_kept_a_generation_or_two_then_forgotten(redis_client: redis.Redis, prefix: str) -> None:
