@@ -29,7 +29,7 @@ from typing import Any
 from elasticsearch import Elasticsearch, helpers
 
 from ingest.config import ElasticsearchSettings
-from ingest.index import ANALYSED_FIELDS, ANALYSED_LANGUAGES, index_template
+from ingest.index import ANALYSED_FIELDS, ANALYSED_LANGUAGES, index_template, language_fields
 from ingest.services import search_server
 from ingest.stores.elasticsearch import build_es_client
 
@@ -68,12 +68,7 @@ def layouts(prefix: str) -> dict[str, dict[str, Any]]:
 def documents(layout: str, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if layout == "multi":
         return docs
-    out = []
-    for doc in docs:
-        language = doc["language"]
-        copy_ = {language: {f: doc[f] for f in ANALYSED_FIELDS}} if language in ANALYSED_LANGUAGES else {}
-        out.append({**doc, "i18n": copy_})
-    return out
+    return [{**doc, "i18n": language_fields(doc["language"], doc)} for doc in docs]
 
 
 def index_round(es: Elasticsearch, name: str, docs: list[dict[str, Any]]) -> float:

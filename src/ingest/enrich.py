@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from ingest.config import NlpSettings
 from ingest.entities import AliasTable, canonical_entities, clean_mentions, load_aliases, relabel_by_context
 from ingest.errors import ConfigError
+from ingest.lang import normalise_language
 from ingest.models import Article, Enrichment, Entity, EntityLabel, GeoPoint, Mention, Place
 
 if TYPE_CHECKING:
@@ -59,11 +60,6 @@ class TextEntities:
     places: tuple[Place, ...]
 
 
-def primary_language(language: str | None) -> str | None:
-    """``fr-FR`` → ``fr``; None stays None."""
-    return language.split("-")[0].split("_")[0].lower() if language else None
-
-
 class NerModels:
     """What one worker process needs to enrich: spaCy pipelines by language (reduced to the components NER
     uses), the gazetteer and the alias table, each loaded once on first use and kept for the life of the object.
@@ -81,7 +77,7 @@ class NerModels:
         self._aliases = aliases
 
     def model_name(self, language: str | None) -> str | None:
-        return {"fr": self.settings.model_fr, "en": self.settings.model_en}.get(primary_language(language) or "")
+        return {"fr": self.settings.model_fr, "en": self.settings.model_en}.get(normalise_language(language) or "")
 
     def get(self, language: str | None) -> Language | None:
         name = self.model_name(language)
@@ -205,7 +201,7 @@ def analyse_texts(texts: Sequence[str], language: str | None, models: NerModels)
     raw = find_entities(texts, language, models)
     if models.get(language) is None:
         return [TextEntities((), (), ()) for _ in texts]
-    lang = primary_language(language)
+    lang = normalise_language(language)
     results = []
     for text, mentions in zip(texts, raw, strict=True):
         cleaned = relabel_by_context(text, clean_mentions(text, mentions), lang)
@@ -283,7 +279,7 @@ def enrich_articles(articles: Sequence[Article], models: NerModels) -> list[Arti
     (still indexed, no entities)."""
     by_language: dict[str | None, list[int]] = {}
     for i, article in enumerate(articles):
-        by_language.setdefault(primary_language(article.language), []).append(i)
+        by_language.setdefault(normalise_language(article.language), []).append(i)
     result: list[Article] = list(articles)
     for language, positions in by_language.items():
         if models.model_name(language) is None:

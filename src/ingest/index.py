@@ -12,6 +12,7 @@ from importlib import resources
 from typing import Any, Literal
 
 from ingest.errors import ConfigError
+from ingest.lang import normalise_language
 from ingest.models import Article, Entity
 
 # The version of the document's contract (docs/data-contract.md, document.schema.json), written into every
@@ -196,17 +197,17 @@ def to_document(article: Article, indexed_at: datetime, schema_version: int = SC
         doc[field] = _names(article.entities, label)
     doc["places"] = [p.model_dump(mode="json") for p in article.places]
     doc["enrichment"] = article.enrichment.model_dump(mode="json")
-    doc["i18n"] = language_fields(article)
+    doc["i18n"] = language_fields(article.language, doc)
     return doc
 
 
-def language_fields(article: Article) -> dict[str, dict[str, str | None]]:
-    """The search copy of the text fields under the article's language, analysed for that language (French:
-    elision, stop words, stemming, folding); empty for other languages."""
-    language = (article.language or "").split("-")[0].lower()
-    if language not in ANALYSED_LANGUAGES:
+def language_fields(language: str | None, values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The search copy of the text fields (``values``: ``ANALYSED_FIELDS`` of a document) under the document's
+    language, analysed for that language (French: elision, stop words, stemming, folding); empty for others."""
+    code = normalise_language(language)
+    if code not in ANALYSED_LANGUAGES:
         return {}
-    return {language: {field: getattr(article, field) for field in ANALYSED_FIELDS}}
+    return {code: {field: values.get(field) for field in ANALYSED_FIELDS}}
 
 
 def _names(entities: Sequence[Entity], label: str) -> list[str]:

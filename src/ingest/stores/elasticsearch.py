@@ -96,7 +96,7 @@ class ElasticsearchSink:
     def write(self, documents: Sequence[tuple[str, dict[str, Any]]]) -> list[ItemOutcome]:
         """Bulk-index ``(id, document)`` pairs in requests of at most ``bulk_max_docs`` documents and
         ``bulk_max_bytes`` bytes; one outcome per document, in order. 429/5xx items are retried with backoff,
-        never the whole request; a document larger than a request may be is refused here (413) without sending."""
+        never the whole request; a document larger than bulk_max_bytes is refused here (413), unsent."""
         if not self._ready:
             # Writing through a missing alias would create a bare index without the template's mapping.
             self.ensure_ready()
