@@ -191,9 +191,11 @@ class Mark:
 
 
 def entry_stamp(entry: FeedEntry) -> int:
-    """The feed's date of an entry, in seconds since 1970 (0: none). A later date than the one remembered for
-    its URL says the article was updated: feeds that update in place re-date the entry."""
-    return int(entry.published_at.timestamp()) if entry.published_at else 0
+    """The feed's latest date of an entry, in seconds since 1970 (0: none). A later date than the one remembered
+    for its URL says the article was updated: feeds that update in place re-date the entry (RSS) or keep its
+    publication date and move its ``updated_at`` (Atom <updated>, JSON Feed date_modified, sitemap <lastmod>)."""
+    dates = [d for d in (entry.published_at, entry.updated_at) if d is not None]
+    return int(max(dates).timestamp()) if dates else 0
 
 
 EntryStatus = Literal["new", "updated", "update_later", "seen"]

@@ -42,6 +42,9 @@ class FeedEntry(Record):
     title: str | None = None
     summary: str | None = None
     published_at: datetime | None = None
+    # When the feed says the entry last changed (Atom <updated>, JSON Feed date_modified, sitemap <lastmod>), when
+    # it says so apart from the publication date: a later one than remembered means the article was updated.
+    updated_at: datetime | None = None
     language: str | None = None
     tags: tuple[str, ...] = ()
 

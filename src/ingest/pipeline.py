@@ -328,7 +328,7 @@ def build_article(entry: FeedEntry, extracted: Extracted, fetched_at: datetime) 
         language_detected=extracted.language_detected,
         published_at=published,
         published_source=source,
-        modified_at=extracted.modified_at,
+        modified_at=extracted.modified_at or feed_modified(entry, published, fetched_at),
         fetched_at=fetched_at,
         site_name=extracted.site_name,
         tags=tuple(dict.fromkeys((*extracted.tags, *entry.tags))),
@@ -336,6 +336,15 @@ def build_article(entry: FeedEntry, extracted: Extracted, fetched_at: datetime) 
         flags=("paywalled",) if extracted.paywalled else (),
         content_hash=content_hash(extracted.text),
     )
+
+
+def feed_modified(entry: FeedEntry, published: datetime | None, fetched_at: datetime) -> datetime | None:
+    """The feed's date of the entry's last change, when it is later than the publication date and not future
+    (Atom requires <updated> even for an entry never changed: then it equals the publication date)."""
+    updated = entry.updated_at
+    if updated is None or not not_future(updated, fetched_at):
+        return None
+    return updated if published is None or updated > published else None
 
 
 def article_from_feed(entry: FeedEntry, fetched_at: datetime, flag: ArticleFlag) -> Article:
@@ -359,6 +368,7 @@ def article_from_feed(entry: FeedEntry, fetched_at: datetime, flag: ArticleFlag)
         language_detected=detected,
         published_at=entry.published_at if dated else None,
         published_source="feed" if dated else None,
+        modified_at=feed_modified(entry, entry.published_at if dated else None, fetched_at),
         fetched_at=fetched_at,
         tags=entry.tags,
         text_source="feed",

@@ -163,6 +163,7 @@ def _read_json_feed(body: bytes, feed: FeedSource) -> ParsedFeed:
                 title=item.get("title") or None,
                 summary=summary or None,
                 published_at=parse_iso_datetime(item.get("date_published") or item.get("date_modified")),
+                updated_at=parse_iso_datetime(item.get("date_modified")),
                 language=normalise_language(item.get("language")) or language,
                 tags=tuple(str(t) for t in item.get("tags") or [] if t),
             )
@@ -175,6 +176,7 @@ def _to_entry(item: Any, feed: FeedSource, language: str | None) -> FeedEntry | 
     if not link:
         return None
     published = item.get("published_parsed") or item.get("updated_parsed")
+    updated = item.get("updated_parsed")
     tags = tuple(t.get("term", "") for t in item.get("tags", []) if t.get("term"))
     return FeedEntry(
         feed_id=feed.id,
@@ -184,6 +186,7 @@ def _to_entry(item: Any, feed: FeedSource, language: str | None) -> FeedEntry | 
         title=item.get("title"),
         summary=item.get("summary"),
         published_at=datetime.fromtimestamp(calendar.timegm(published), tz=UTC) if published else None,
+        updated_at=datetime.fromtimestamp(calendar.timegm(updated), tz=UTC) if updated else None,
         language=language,
         tags=tags,
     )

@@ -102,6 +102,7 @@ def _to_entry(url: Any, feed: FeedSource) -> FeedEntry | None:
     published = parse_iso_datetime(_child_text(news, "publication_date")) if news is not None else None
     keywords = _child_text(news, "keywords") if news is not None else None
     language = _child_text(publication, "language") if publication is not None else None
+    lastmod = parse_iso_datetime(_child_text(url, "lastmod"))
     return FeedEntry(
         feed_id=feed.id,
         feed_name=feed.name,
@@ -109,7 +110,8 @@ def _to_entry(url: Any, feed: FeedSource) -> FeedEntry | None:
         guid=loc,
         title=_child_text(news, "title") if news is not None else None,
         # A news URL without a publication date still says when it last changed.
-        published_at=published or parse_iso_datetime(_child_text(url, "lastmod")),
+        published_at=published or lastmod,
+        updated_at=lastmod,
         language=feed.language or normalise_language(language),
         tags=tuple(k.strip() for k in (keywords or "").split(",") if k.strip()),
     )

@@ -155,3 +155,47 @@ def test_an_updated_article_is_indexed_again_under_its_id_and_story(settings: Se
     again = poll_feeds(rt, [feed], NOW + timedelta(hours=6))
     assert again.counts["poll/already_indexed"] == 1 and again.counts["poll/queued"] == 0
     assert again.counts["poll/updated"] == 0
+
+
+def _atom(server: FixtureServer, name: str, link: str, published: str, updated: str) -> None:
+    xml = (f'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom" xml:lang="en">'
+           f"<title>Sea news</title><id>urn:{name}</id><updated>{updated}</updated>"
+           f'<entry><title>Hake is back</title><id>urn:{name}:1</id><link href="{link}"/>'
+           f"<published>{published}</published><updated>{updated}</updated></entry></feed>")
+    (server.root / "feeds" / f"{name}.xml").write_text(xml, encoding="utf-8")
+
+
+def test_an_atom_entry_updated_in_place_is_indexed_again(settings: Settings, fixture_server: FixtureServer) -> None:
+    """Atom keeps <published> and moves <updated>: the update is found by <updated>, and the feed's date of the
+    change becomes the document's modified_at when the page does not say it."""
+    base = fixture_server.base_url
+    rt = build_runtime(settings)
+    rt.sink.ensure_ready()
+    es = build_es_client(settings.elasticsearch)
+    index = settings.elasticsearch.index_prefix
+    name = f"hake-atom-{uuid.uuid4().hex[:8]}"
+    page = fixture_server.root / "pages" / f"{name}.html"
+    link = f"{base}/pages/{name}.html"
+    feed = FeedSource(id=name, url=f"{base}/feeds/{name}.xml", name="Sea news")
+    published = "2026-11-23T08:00:00Z"
+
+    page.write_text(_page(PARAGRAPHS), encoding="utf-8")
+    _atom(fixture_server, name, link, published, published)
+    assert poll_feeds(rt, [feed], NOW).counts["poll/queued"] == 1
+    assert process_pending(rt, "w", NOW).counts["index/indexed"] == 1
+    es.indices.refresh(index=index)
+    (hit,) = es.search(index=index, query={"match_all": {}})["hits"]["hits"]
+    assert hit["_source"]["modified_at"] is None  # <updated> = <published>: never changed
+
+    page.write_text(_page([*PARAGRAPHS, CORRECTION]), encoding="utf-8")
+    _atom(fixture_server, name, link, published, "2026-11-23T15:30:00Z")
+    polled = poll_feeds(rt, [feed], NOW + timedelta(hours=2))
+    assert polled.counts["poll/updated"] == 1 and polled.counts["poll/queued"] == 1
+    second = process_pending(rt, "w", NOW + timedelta(hours=2))
+    assert second.counts["dedup/updated"] == 1 and second.counts["index/indexed"] == 1
+    es.indices.refresh(index=index)
+    (updated,) = es.search(index=index, query={"match_all": {}})["hits"]["hits"]
+    assert (updated["_id"], updated["_source"]["story_id"]) == (hit["_id"], hit["_source"]["story_id"])
+    assert CORRECTION in updated["_source"]["text"]
+    assert updated["_source"]["published_at"].startswith("2026-11-23T08:00:00")
+    assert updated["_source"]["modified_at"].startswith("2026-11-23T15:30:00")

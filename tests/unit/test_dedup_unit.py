@@ -161,6 +161,10 @@ def test_entry_status_from_the_mark_and_the_feeds_date() -> None:
                       published_at=datetime(2026, 11, 23, 8, tzinfo=UTC))
     assert entry_stamp(entry) == int(datetime(2026, 11, 23, 8, tzinfo=UTC).timestamp())
     assert entry_stamp(entry.model_copy(update={"published_at": None})) == 0
+    # Atom keeps <published> and moves <updated>: the later of the two is the entry's date.
+    updated = entry.model_copy(update={"updated_at": datetime(2026, 11, 23, 15, tzinfo=UTC)})
+    assert entry_stamp(updated) == int(datetime(2026, 11, 23, 15, tzinfo=UTC).timestamp())
+    assert entry_stamp(updated.model_copy(update={"published_at": None})) == entry_stamp(updated)
 
 
 @pytest.mark.parametrize(

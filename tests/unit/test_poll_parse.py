@@ -117,6 +117,29 @@ def test_dates_are_utc() -> None:
     assert all(datetime(2024, 3, 1, tzinfo=UTC) < d < datetime(2024, 3, 28, tzinfo=UTC) for d in dated)
 
 
+ATOM_UPDATED = b"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>Sea news</title><id>urn:sea</id><updated>2026-11-23T15:30:00Z</updated>
+<entry><title>Hake is back</title><id>urn:sea:1</id><link href="https://sea.example/hake"/>
+<published>2026-11-23T08:00:00Z</published><updated>2026-11-23T15:30:00+01:00</updated></entry>
+</feed>"""
+
+
+def test_atom_updated_is_kept_apart_from_published() -> None:
+    (entry,) = parse_feed(ATOM_UPDATED, SOURCE)
+    assert entry.published_at == datetime(2026, 11, 23, 8, tzinfo=UTC)
+    assert entry.updated_at == datetime(2026, 11, 23, 14, 30, tzinfo=UTC)
+    # An Atom feed with <updated> only (a real one): the same date for both.
+    entries = parse_feed((FEEDS / "miniflux/small_atom.xml").read_bytes(), SOURCE)
+    assert entries and all(e.updated_at is not None and e.published_at == e.updated_at for e in entries)
+    # JSON Feed: date_modified is the entry's updated_at.
+    body = json.dumps({"version": "https://jsonfeed.org/version/1.1", "title": "T", "items": [
+        {"id": "1", "url": "https://sea.example/hake", "date_published": "2026-11-23T08:00:00Z",
+         "date_modified": "2026-11-23T15:30:00Z"}]}).encode()
+    (item,) = parse_feed(body, SOURCE)
+    assert (item.published_at, item.updated_at) == (datetime(2026, 11, 23, 8, tzinfo=UTC),
+                                                    datetime(2026, 11, 23, 15, 30, tzinfo=UTC))
+
+
 def test_json_feed_is_read_into_the_same_entry_model() -> None:
     raw = json.loads((FEEDS / JSON_FEED).read_text(encoding="utf-8"))
     entries = parse_feed((FEEDS / JSON_FEED).read_bytes(), SOURCE)

@@ -218,6 +218,17 @@ def test_news_url_without_publication_date_falls_back_to_lastmod() -> None:
     assert entries[0].title == "T"
 
 
+def test_lastmod_is_the_entry_update_date_beside_the_publication_date() -> None:
+    url = (
+        "<url><loc>https://e.x/a</loc><lastmod>2024-03-21T10:00:00Z</lastmod>"
+        "<news:news><news:publication_date>2024-03-20T08:00:00Z</news:publication_date>"
+        "<news:title>T</news:title></news:news></url>"
+    )
+    (entry,), _ = _read(_urlset(url))
+    assert (entry.published_at, entry.updated_at) == (datetime(2024, 3, 20, 8, tzinfo=UTC),
+                                                      datetime(2024, 3, 21, 10, tzinfo=UTC))
+
+
 @pytest.mark.parametrize(
     "loc",
     ["<loc></loc>", "<loc>   </loc>", "<loc>/relative/path.html</loc>", "<loc>mailto:desk@example.fr</loc>", ""],
