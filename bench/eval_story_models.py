@@ -73,7 +73,7 @@ def clustered(similarity: np.ndarray, pairs: Sequence[Pair], index: dict[str, in
               thresholds: np.ndarray) -> PairScores:
     """Best pair F1 of "same story" when each text joins the story of its most similar earlier text."""
     best = PairScores(0.0, 0.0, 0.0, None)
-    order = np.arange(len(similarity))
+    order = range(len(similarity))
     nearest = [int(np.argmax(similarity[i, :i])) if i else 0 for i in order]
     for threshold in thresholds:
         story: list[int] = []
