@@ -187,10 +187,16 @@ def move_alias_actions(alias: str, source: str, target: str, *, write: bool = Fa
     return [{"remove": {"index": source, "alias": alias, "must_exist": True}}, {"add": add}]
 
 
+def iso_utc(at: datetime) -> str:
+    """A UTC time as the contract writes ``indexed_at``: ISO 8601 with ``Z`` and always six decimals, so that
+    two such strings compare as the times do."""
+    return at.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
 def to_document(article: Article, indexed_at: datetime, schema_version: int = SCHEMA_VERSION) -> dict[str, Any]:
     """The indexed document of an article (the data contract in ``docs/data-contract.md``)."""
     doc = article.model_dump(mode="json", exclude={"mentions"})
-    doc["indexed_at"] = indexed_at.isoformat().replace("+00:00", "Z")
+    doc["indexed_at"] = iso_utc(indexed_at)
     doc["schema_version"] = schema_version
     doc["entities"] = [e.model_dump(mode="json") for e in article.entities]
     for label, field in FACET_FIELDS.items():

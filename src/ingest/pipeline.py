@@ -29,7 +29,7 @@ from ingest.errors import PermanentError, StageError, TransientError
 from ingest.extract import extract_article, feed_text
 from ingest.fetch import fetch_article
 from ingest.http import build_async_http_client
-from ingest.index import to_document
+from ingest.index import iso_utc, to_document
 from ingest.lang import detect_language
 from ingest.metadata import not_future
 from ingest.models import Article, ArticleFlag, Extracted, FeedEntry, FeedSource, FeedState, Page, Source
@@ -78,19 +78,33 @@ class Report:
     counts: Counter[str] = field(default_factory=Counter)
     feed_counts: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
+    # the earliest and latest ``indexed_at`` of the documents this run wrote (None: it wrote none)
+    indexed_at_first: datetime | None = None
+    indexed_at_last: datetime | None = None
 
     def count(self, name: str, n: int = 1, feed_id: str | None = None) -> None:
         self.counts[name] += n
         if feed_id is not None:
             self.feed_counts[f"{feed_id}/{name}"] += n
 
+    def wrote_at(self, indexed_at: datetime) -> None:
+        self.indexed_at_first = min(filter(None, (self.indexed_at_first, indexed_at)))
+        self.indexed_at_last = max(filter(None, (self.indexed_at_last, indexed_at)))
+
     def merge(self, other: Report) -> None:
         self.counts.update(other.counts)
         self.feed_counts.update(other.feed_counts)
         self.errors.extend(other.errors)
+        for at in (other.indexed_at_first, other.indexed_at_last):
+            if at is not None:
+                self.wrote_at(at)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"counts": dict(sorted(self.counts.items())), "errors": self.errors[:50]}
+        found: dict[str, Any] = {"counts": dict(sorted(self.counts.items())), "errors": self.errors[:50]}
+        if self.indexed_at_first is not None and self.indexed_at_last is not None:
+            found["indexed_at_first"] = iso_utc(self.indexed_at_first)
+            found["indexed_at_last"] = iso_utc(self.indexed_at_last)
+        return found
 
 
 # ---------------------------------------------------------------- poll
@@ -408,11 +422,10 @@ def _enrich_and_index(rt: Runtime, report: Report, candidates: list[_Candidate],
     enriched = enrich_articles([c.article for c in candidates], rt.models)
     for article in enriched:
         report.count(f"enrich/{article.enrichment.status}")
-    documents = [
-        # indexed_at is this batch's own clock, not the run's start: a consumer following the change feed on
-        # indexed_at must not find a document appear behind its checkpoint (docs/data-contract.md).
-        (a.article_id, to_document(a, datetime.now(UTC))) for a in enriched
-    ]
+    # indexed_at is this batch's own clock reading, not the run's start: a consumer following the change feed on
+    # indexed_at must not find a document appear behind its checkpoint (docs/data-contract.md).
+    indexed_at = datetime.now(UTC)
+    documents = [(a.article_id, to_document(a, indexed_at)) for a in enriched]
     outcomes = rt.sink.write(documents)
     acked: list[str] = []
     for candidate, article, (_, document), outcome in zip(candidates, enriched, documents, outcomes, strict=True):
@@ -421,6 +434,7 @@ def _enrich_and_index(rt: Runtime, report: Report, candidates: list[_Candidate],
         if outcome.ok:
             rt.dedup.commit(article.article_id, candidate.mark, now, entry_id)
             report.count("index/indexed", feed_id=feed_id)
+            report.wrote_at(indexed_at)
             acked.append(candidate.item.message_id)
         elif outcome.retryable:
             rt.dedup.release(entry_id, consumer)

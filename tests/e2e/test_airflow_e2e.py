@@ -22,6 +22,7 @@ from tests.conftest import demo_feeds
 
 from ingest.airflow.assets import INDEXED_ASSET, PENDING_ASSET
 from ingest.config import Settings, load_settings
+from ingest.index import SCHEMA_VERSION
 from ingest.stores.elasticsearch import build_es_client
 from ingest.stores.redis import RedisPendingQueue, build_redis_client
 
@@ -142,6 +143,11 @@ def test_poll_then_process_through_airflow(
     assert indexed_event["extra"]["indexed"] == indexed
     assert indexed_event["extra"]["dead_lettered"] == 1
     assert indexed_event["extra"]["workers"] == len(states["process_batch"])
+    # The exact range of the run's indexed_at, the read alias and the schema version the documents carry.
+    extra = indexed_event["extra"]
+    assert (extra["index"], extra["schema_version"]) == (alias, SCHEMA_VERSION)
+    stamps = sorted(h["_source"]["indexed_at"] for h in es.search(index=alias, size=100)["hits"]["hits"])
+    assert len(stamps) == indexed and (stamps[0], stamps[-1]) == (extra["indexed_at_first"], extra["indexed_at_last"])
 
     # ---- poll again: nothing new, announce skipped, no asset event, no process run requested
     _queued_runs("ingest_process_articles", clear=True)  # dag.test() does not consume the scheduler's queue

@@ -124,6 +124,7 @@ def consumer_name(worker: int) -> str:
 def process_batch_worker(worker: int) -> dict[str, Any]:
     """Drain the pending stream as consumer ``worker``; the run's counters plus ``indexed``."""
     from ingest.config import load_settings
+    from ingest.index import SCHEMA_VERSION
     from ingest.pipeline import process_pending
     from ingest.runtime import build_runtime
 
@@ -139,18 +140,28 @@ def process_batch_worker(worker: int) -> dict[str, Any]:
         "worker": worker,
         "indexed": report.counts["index/indexed"],
         "dead_lettered": report.counts["process/dead_lettered"],
+        "index": settings.elasticsearch.index_prefix,
+        "schema_version": SCHEMA_VERSION,
     }
 
 
 def summarise_process(results: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """Totals over the workers: documents ``indexed``, ``dead_lettered``, ``workers`` and summed ``counts``."""
+    """Totals over the workers: documents ``indexed``, ``dead_lettered``, ``workers`` and summed ``counts``; the
+    read alias (``index``) and ``schema_version`` the documents were written with, and the earliest and latest
+    ``indexed_at`` of the run's documents (ISO strings of one format, so they compare as text)."""
     rows = list(results)
+    first = [r["indexed_at_first"] for r in rows if r.get("indexed_at_first")]
+    last = [r["indexed_at_last"] for r in rows if r.get("indexed_at_last")]
     return {
         "indexed": sum(int(r.get("indexed", 0)) for r in rows),
         "dead_lettered": sum(int(r.get("dead_lettered", 0)) for r in rows),
         "workers": len(rows),
         "errors": sum(len(r.get("errors", ())) for r in rows),
         "counts": _sum_counts(rows),
+        "index": next((r["index"] for r in rows if r.get("index")), None),
+        "schema_version": next((r["schema_version"] for r in rows if r.get("schema_version")), None),
+        "indexed_at_first": min(first, default=None),
+        "indexed_at_last": max(last, default=None),
     }
 
 
