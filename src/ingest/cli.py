@@ -257,30 +257,13 @@ def cmd_feeds(args: argparse.Namespace) -> int:
 
 
 def _feeds_status(settings: Settings, feeds: Sequence[FeedSource], as_json: bool) -> int:
+    from ingest.health import feed_rows
     from ingest.stores.redis import RedisFeedStateStore, RedisStats, build_redis_client
 
     client = build_redis_client(settings.redis.url)
     store = RedisFeedStateStore(client, settings.redis.prefix)
-    per_feed = RedisStats(client, settings.redis.prefix).read_feeds()
-    rows: list[dict[str, Any]] = []
-    for feed in feeds:
-        state = store.get(feed.id)
-        rows.append({
-            "id": feed.id,
-            "enabled": feed.enabled and not state.disabled,
-            "state": "disabled" if not feed.enabled else "dead" if state.disabled else
-                     "failing" if state.consecutive_failures else "ok" if state.last_success_at else "never polled",
-            "last_success_at": _iso(state.last_success_at),
-            "last_error": state.last_error,
-            "consecutive_failures": state.consecutive_failures,
-            "failing_since": _iso(state.failing_since),
-            "next_poll_at": _iso(state.next_poll_at),
-            "interval_minutes": state.interval_minutes,
-            "entries_per_day": state.entries_per_day,
-            "hint_minutes": state.hint_minutes,
-            "entries_queued": per_feed.get(f"{feed.id}/poll/queued", 0),
-            "articles_indexed": per_feed.get(f"{feed.id}/index/indexed", 0),
-        })
+    rows = feed_rows(feeds, {f.id: store.get(f.id) for f in feeds},
+                     RedisStats(client, settings.redis.prefix).read_feeds())
     if as_json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -293,10 +276,6 @@ def _feeds_status(settings: Settings, feeds: Sequence[FeedSource], as_json: bool
               f"{(r['next_poll_at'] or '-')[:19]:20} {every:>7} {rate:>7} {r['consecutive_failures']:>5} "
               f"{r['entries_queued']:>6} {r['articles_indexed']:>7}  {r['last_error'] or ''}")
     return 0
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 # ------------------------------------------------------------------ search

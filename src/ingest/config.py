@@ -141,6 +141,8 @@ class DedupSettings(BaseModel):
 class AirflowSettings(BaseModel):
     pool: str = "ingest_processing"
     pool_slots: int = 2
+    # ingest_maintenance removes from the consumer group the consumers that hold nothing and were idle this long
+    forget_consumers_after_hours: int = Field(default=24, ge=0)
 
 
 class EmbeddedSettings(BaseModel):

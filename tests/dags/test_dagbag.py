@@ -17,6 +17,7 @@ from ingest.config import load_settings
 
 POLL = "ingest_poll_feeds"
 PROCESS = "ingest_process_articles"
+MAINTENANCE = "ingest_maintenance"
 # httpx is not listed: Airflow's Task SDK imports it itself.
 HEAVY = ("spacy", "trafilatura", "elasticsearch", "feedparser", "redis", "ingest.pipeline")
 
@@ -29,7 +30,7 @@ def dagbag() -> DagBag:
 
 def test_dag_files_import_without_errors(dagbag: DagBag) -> None:
     assert dagbag.import_errors == {}
-    assert {POLL, PROCESS} <= set(dagbag.dag_ids)
+    assert {POLL, PROCESS, MAINTENANCE} <= set(dagbag.dag_ids)
     assert dagbag.dag_warnings == set()  # e.g. a task in a pool the settings do not name
 
 
@@ -62,6 +63,16 @@ def test_process_dag_runs_on_the_asset_the_poll_dag_announces(dagbag: DagBag) ->
     assert dag.task_dict["summarise"].outlets == [INDEXED_ASSET]
     for task in dag.tasks:
         assert task.retries == 2, task.task_id
+
+
+def test_maintenance_dag_is_hourly_replays_on_request_and_can_wake_the_process_dag(dagbag: DagBag) -> None:
+    dag = dagbag.dags[MAINTENANCE]
+    assert (dag.schedule, dag.catchup, dag.max_active_runs) == (timedelta(hours=1), False, 1)
+    # Scheduled runs replay nothing: only a run triggered with one of these does.
+    assert {k: dag.params[k] for k in ("replay_reason", "replay_all")} == {"replay_reason": "", "replay_all": False}
+    assert dag.task_dict["check_queue"].downstream_task_ids == {"announce"}
+    assert dag.task_dict["announce"].outlets == [PENDING_ASSET]  # what the process DAG is scheduled on
+    assert "check_feeds" in dag.task_dict
 
 
 def test_dag_files_do_not_import_the_pipeline_heavy_dependencies() -> None:

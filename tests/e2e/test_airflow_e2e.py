@@ -5,6 +5,7 @@ The second poll finds nothing new: its ``announce`` task is skipped and no asset
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import yaml
 from airflow.dag_processing.dagbag import DagBag
 from airflow.models.asset import AssetDagRunQueue, AssetEvent, AssetModel
 from airflow.models.dagrun import DagRun
+from airflow.models.xcom import XComModel
 from airflow.sdk import DAG
 from airflow.utils.session import create_session
 from airflow.utils.state import DagRunState, TaskInstanceState
@@ -23,8 +25,9 @@ from tests.conftest import demo_feeds
 from ingest.airflow.assets import INDEXED_ASSET, PENDING_ASSET
 from ingest.config import Settings, load_settings
 from ingest.index import SCHEMA_VERSION
+from ingest.models import FeedEntry, FeedState
 from ingest.stores.elasticsearch import build_es_client
-from ingest.stores.redis import RedisPendingQueue, build_redis_client
+from ingest.stores.redis import RedisFeedStateStore, RedisPendingQueue, build_redis_client
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
 
@@ -39,8 +42,8 @@ def _dag(dag_id: str) -> DAG:
     return dag
 
 
-def _run(dag_id: str) -> DagRun:
-    run = _dag(dag_id).test()
+def _run(dag_id: str, conf: dict[str, Any] | None = None) -> DagRun:
+    run = _dag(dag_id).test(run_conf=conf)
     assert run is not None
     return run
 
@@ -158,3 +161,65 @@ def test_poll_then_process_through_airflow(
     assert _queued_runs("ingest_process_articles") == 0
     assert _task_states(again)["announce"] == [TaskInstanceState.SKIPPED]
     assert int(es.count(index=alias)["count"]) == indexed
+
+
+def _returned(run: DagRun, task_id: str) -> Any:
+    with create_session() as session:
+        row = session.scalars(select(XComModel).where(
+            XComModel.dag_id == run.dag_id, XComModel.run_id == run.run_id, XComModel.task_id == task_id,
+            XComModel.key == "return_value")).one()
+        return XComModel.deserialize_value(row)
+
+
+def test_maintenance_reclaims_replays_on_request_and_reports_feeds(
+    settings: Settings, feed_base_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feeds_path = tmp_path / "feeds.yaml"
+    feeds = demo_feeds(feed_base_url)
+    feeds_path.write_text(yaml.safe_dump({"feeds": [f.model_dump(mode="json") for f in feeds]}), encoding="utf-8")
+    settings = settings.model_copy(update={
+        "pipeline": settings.pipeline.model_copy(update={"reclaim_idle_seconds": 0}),
+        "airflow": settings.airflow.model_copy(update={"forget_consumers_after_hours": 0}),
+    })
+    for name, value in settings_env(settings).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("INGEST_FEEDS__PATH", str(feeds_path))
+    queue = RedisPendingQueue(build_redis_client(settings.redis.url), settings.redis.prefix,
+                              settings.pipeline.consumer_group, 0)
+    # A worker took three entries and died with them; two more went to the dead letters; one was never read.
+    entries = [(f"a{i}", FeedEntry(feed_id=feeds[0].id, feed_name="F", url=f"{feed_base_url}/gone-{i}.html"))
+               for i in range(6)]
+    assert queue.enqueue(entries) == 6
+    taken = queue.read_batch("crashed-worker", 5)
+    queue.dead_letter(taken[3], "http_5xx", "HTTP 503 from the site")
+    queue.dead_letter(taken[4], "http_4xx", "HTTP 404 from the site")
+    queue.client.xgroup_createconsumer(queue.keys.pending, queue.group, "cli-host-1234")  # holds nothing
+    failing = FeedState(consecutive_failures=3, last_error="HTTP 503", failing_since=datetime(2026, 11, 24, tzinfo=UTC))
+    RedisFeedStateStore(queue.client, settings.redis.prefix).put(feeds[1].id, failing)
+    before = len(_events(PENDING_ASSET.name))
+
+    run = _run("ingest_maintenance", {"replay_reason": "http_5xx"})
+    assert run.state == DagRunState.SUCCESS
+    report = _returned(run, "check_queue")
+    assert report["replayed"] == 1 and report["consumers_removed"] == ["cli-host-1234"]
+    assert (report["pending"], report["unread"], report["stale"]) == (5, 2, 3)  # 3 stale + 1 unread + 1 replayed
+    assert report["dead_by_reason"] == {"http_4xx": 1}
+    names = [c["name"] for c in queue.client.xinfo_consumers(queue.keys.pending, queue.group)]
+    assert names == ["crashed-worker"]  # it still holds entries: kept until they are reclaimed
+    events = _events(PENDING_ASSET.name)
+    assert len(events) == before + 1 and events[-1]["task_id"] == "announce"
+    assert events[-1]["extra"] == {"source": "ingest_maintenance", "pending": 5, "unread": 2, "stale": 3,
+                                   "replayed": 1}
+    feeds_report = _returned(run, "check_feeds")
+    assert feeds_report["feeds"] == len(feeds)
+    assert [(f["id"], f["state"], f["consecutive_failures"]) for f in feeds_report["attention"]] == [
+        (feeds[1].id, "failing", 3)]
+
+    # The process DAG reclaims what the dead worker held and takes the rest: nothing waits any more, and the
+    # next maintenance run has nothing to announce.
+    assert _run("ingest_process_articles").state == DagRunState.SUCCESS
+    assert queue.pending_count() == 0
+    quiet = _run("ingest_maintenance")
+    assert _task_states(quiet)["announce"] == [TaskInstanceState.SKIPPED]
+    assert _returned(quiet, "check_queue")["replayed"] == 0
+    assert len(_events(PENDING_ASSET.name)) == before + 1

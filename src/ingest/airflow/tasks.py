@@ -14,7 +14,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 __all__ = [
+    "check_feeds",
     "consumer_name",
+    "maintain_queue",
     "plan_batches",
     "plan_poll_shards",
     "poll_shard",
@@ -171,3 +173,49 @@ def _sum_counts(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
         for name, value in row.get("counts", {}).items():
             counts[name] = counts.get(name, 0) + int(value)
     return dict(sorted(counts.items()))
+
+
+def maintain_queue(replay_reason: str | None = None, replay_all: bool = False) -> dict[str, Any]:
+    """The pending stream's health after housekeeping: consumers that hold nothing and were idle for
+    ``forget_consumers_after_hours`` removed from the group (``consumers_removed``); dead letters replayed when
+    asked (all of them, or one ``reason``: ``replayed``); ``announce`` is true when there is work the process
+    DAG should take (entries never read, entries a dead worker left, or replayed ones)."""
+    from ingest.config import load_settings
+    from ingest.stores.redis import RedisPendingQueue, build_redis_client
+
+    settings = load_settings()
+    client = build_redis_client(settings.redis.url)
+    try:
+        queue = RedisPendingQueue(
+            client, settings.redis.prefix, settings.pipeline.consumer_group, settings.pipeline.reclaim_idle_seconds
+        )
+        removed = queue.forget_idle_consumers(settings.airflow.forget_consumers_after_hours * 3600)
+        replayed = queue.replay(reason=replay_reason or None) if replay_all or replay_reason else 0
+        health = queue.health()
+    finally:
+        client.close()
+    return {
+        **vars(health),
+        "replayed": replayed,
+        "consumers_removed": removed,
+        "announce": bool(health.unread or health.stale or replayed),
+    }
+
+
+def check_feeds() -> dict[str, Any]:
+    """Feeds counted by state, with the failing and dead ones listed (``ingest feeds status`` for the detail)."""
+    from ingest.config import load_settings
+    from ingest.feeds import load_feeds
+    from ingest.health import feed_rows, summarise_feeds
+    from ingest.stores.redis import RedisFeedStateStore, RedisStats, build_redis_client
+
+    settings = load_settings()
+    feeds = load_feeds(settings.feeds.path)
+    client = build_redis_client(settings.redis.url)
+    try:
+        store = RedisFeedStateStore(client, settings.redis.prefix)
+        rows = feed_rows(feeds, {f.id: store.get(f.id) for f in feeds},
+                         RedisStats(client, settings.redis.prefix).read_feeds())
+    finally:
+        client.close()
+    return summarise_feeds(rows)

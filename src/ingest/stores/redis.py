@@ -12,7 +12,9 @@ import json
 import logging
 import uuid
 import zlib
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from typing import Any
@@ -86,6 +88,18 @@ class Keys:
 
     def robots(self, origin: str) -> str:
         return f"{self.prefix}:robots:{origin}"
+
+
+@dataclass(frozen=True)
+class QueueHealth:
+    """The pending stream at one moment (:meth:`RedisPendingQueue.health`)."""
+
+    pending: int
+    unread: int
+    stale: int
+    oldest_stale_seconds: float
+    dead_letters: int
+    dead_by_reason: dict[str, int]
 
 
 class RedisPendingQueue:
@@ -182,6 +196,39 @@ class RedisPendingQueue:
     def pending_count(self) -> int:
         """Entries waiting, delivered or not: acknowledged entries are deleted from the stream."""
         return int(self.client.xlen(self.keys.pending))
+
+    def health(self, stale_limit: int = 10_000) -> QueueHealth:
+        """How the stream stands: entries waiting, never delivered, delivered but idle past ``reclaim_idle``
+        (a worker died with them: the next batch read reclaims them; counted up to ``stale_limit``), and the
+        dead letters by reason."""
+        self._ensure_group()
+        pending = self.pending_count()
+        groups: Any = self.client.xinfo_groups(self.keys.pending)
+        group = next((g for g in groups if g["name"] == self.group), None)
+        delivered = int(group["pending"]) if group else 0
+        stale: Any = self.client.xpending_range(
+            self.keys.pending, self.group, min="-", max="+", count=stale_limit, idle=self.reclaim_idle_ms
+        ) if delivered else []
+        reasons = Counter(fields.get("reason", "") for _, fields in self._dead_rows())
+        return QueueHealth(
+            pending=pending,
+            unread=max(0, pending - delivered),
+            stale=len(stale),
+            oldest_stale_seconds=max((int(s["time_since_delivered"]) for s in stale), default=0) / 1000,
+            dead_letters=sum(reasons.values()),
+            dead_by_reason=dict(sorted(reasons.items())),
+        )
+
+    def forget_idle_consumers(self, idle_seconds: int) -> list[str]:
+        """Remove from the group the consumers that hold no entry and have not read for ``idle_seconds`` (one per
+        ``ingest process`` command otherwise accumulates); returns their names. A consumer holding entries is
+        kept: its entries are reclaimed by the next batch read, not lost with it."""
+        self._ensure_group()
+        consumers: Any = self.client.xinfo_consumers(self.keys.pending, self.group)
+        gone = [c["name"] for c in consumers if int(c["pending"]) == 0 and int(c["idle"]) >= idle_seconds * 1000]
+        for name in gone:
+            self.client.xgroup_delconsumer(self.keys.pending, self.group, name)
+        return gone
 
     def dead_letters(self, count: int = 100, reason: str | None = None) -> list[dict[str, Any]]:
         """The most recent dead letters (of one reason, if given), newest first."""
