@@ -1,4 +1,5 @@
-"""Links for operators in the Airflow UI: the articles in Kibana. No business logic here."""
+"""What operators get in the Airflow UI: the pipeline view (queue depth, throughput, failing feeds) and a link to
+the articles in Kibana. No business logic here: the view is ``ingest.airflow.pipeline_view``."""
 
 from __future__ import annotations
 
@@ -6,7 +7,11 @@ from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
 
+from ingest.airflow.pipeline_view import app as pipeline_view_app
 from ingest.config import load_settings
+
+# Where the API server mounts the pipeline view (its page is <API server>/ingest/).
+VIEW_PREFIX = "/ingest"
 
 
 def kibana_discover_url(kibana_url: str) -> str:
@@ -15,11 +20,23 @@ def kibana_discover_url(kibana_url: str) -> str:
 
 
 class IngestPlugin(AirflowPlugin):
-    """``ingest``: an entry in the Airflow navigation bar that opens Kibana's Discover page."""
+    """``ingest``: the "Pipeline" page embedded in the UI, and "Articles in Kibana", a plain link."""
 
     name = "ingest"
-    # Without ``url_route`` an external view is a plain link (opened in a new tab), not an embedded page.
+    fastapi_apps: list[Any] = [  # noqa: RUF012 - AirflowPlugin declares it a list
+        {"app": pipeline_view_app, "url_prefix": VIEW_PREFIX, "name": "ingest pipeline view"},
+    ]
     external_views: list[Any] = [  # noqa: RUF012 - AirflowPlugin declares it a list
+        # With ``url_route`` the page is embedded in the UI (an iframe under /plugin/ingest-pipeline); href is
+        # relative to the UI's base URL, so it works behind a reverse proxy.
+        {
+            "name": "Pipeline",
+            "href": VIEW_PREFIX.lstrip("/") + "/",
+            "destination": "nav",
+            "category": "Ingest",
+            "url_route": "ingest-pipeline",
+        },
+        # Without ``url_route`` an external view is a plain link (opened in a new tab), not an embedded page.
         {
             "name": "Articles in Kibana",
             "href": kibana_discover_url(load_settings().kibana.url),

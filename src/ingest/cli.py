@@ -191,19 +191,22 @@ def _queue(settings: Settings) -> RedisPendingQueue:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from ingest.stores.redis import RedisStats
+    from ingest.status import pipeline_status
 
-    settings = resolve_settings()
-    queue = _queue(settings)
-    client = queue.client
-    stats = RedisStats(client, settings.redis.prefix)
-    counts = stats.read()
-    status = {"pending": queue.pending_count(), "dead_letters": int(client.xlen(queue.keys.dead)), "counts": counts}
+    status = pipeline_status(resolve_settings(), datetime.now(UTC))
     if args.json:
         print(json.dumps(status, indent=2, sort_keys=True))
-    else:
-        print(f"pending entries: {status['pending']}    dead letters: {status['dead_letters']}")
-        _print_counts("all runs", counts)
+        return 0
+    q, feeds = status["queue"], status["feeds"]
+    reasons = ", ".join(f"{k} {v}" for k, v in q["dead_by_reason"].items())
+    print(f"pending entries: {q['pending']} ({q['unread']} never read, {q['stale']} stale)    "
+          f"dead letters: {q['dead_letters']}{f' ({reasons})' if reasons else ''}")
+    hour, day = status["last_hour"], status["last_day"]
+    print(f"indexed: {hour.get('index/indexed', 0)} this hour, {day.get('index/indexed', 0)} in 24 h    "
+          f"queued: {hour.get('poll/queued', 0)} this hour, {day.get('poll/queued', 0)} in 24 h")
+    print(f"feeds: {feeds['feeds']} ({', '.join(f'{k} {v}' for k, v in feeds['by_state'].items()) or 'none'})"
+          + "".join(f"\n   {f['state']:8} {f['id']}: {f['last_error']}" for f in feeds["attention"]))
+    _print_counts("all runs", status["counts"])
     return 0
 
 

@@ -88,21 +88,24 @@ print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
 
 
-def test_airflow_loads_the_plugin_with_a_kibana_link() -> None:
+def test_airflow_loads_the_plugin_with_the_pipeline_view_and_a_kibana_link() -> None:
     from airflow import plugins_manager
     from airflow.api_fastapi.core_api.datamodels.plugins import ExternalViewResponse
 
-    [info] = [p for p in plugins_manager.get_plugin_info(["external_views"]) if p["name"] == "ingest"]
+    [info] = [p for p in plugins_manager.get_plugin_info(["external_views", "fastapi_apps"]) if p["name"] == "ingest"]
     assert plugins_manager.get_import_errors() == {}
-    [view] = info["external_views"]
-    assert view["href"] == load_settings().kibana.url.rstrip("/") + "/app/discover"
-    # What the API server lists: a link in the navigation (no url_route, so not an embedded page).
-    response = ExternalViewResponse.model_validate(view)
-    assert (response.destination, response.url_route) == ("nav", None)
+    pipeline, kibana = (ExternalViewResponse.model_validate(v) for v in info["external_views"])
+    # The pipeline view: a page embedded in the UI, served by the plugin's app under /ingest on the API server.
+    assert (pipeline.name, pipeline.href, pipeline.destination, pipeline.url_route) == (
+        "Pipeline", "ingest/", "nav", "ingest-pipeline")
+    assert [a["url_prefix"] for a in info["fastapi_apps"]] == ["/ingest"]
+    # Kibana: a link in the navigation (no url_route, so not an embedded page).
+    assert kibana.href == load_settings().kibana.url.rstrip("/") + "/app/discover"
+    assert (kibana.destination, kibana.url_route) == ("nav", None)
 
 
 def test_plugin_link_follows_the_kibana_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INGEST_KIBANA__URL", "https://kibana.example.org/")
     plugin = runpy.run_path(str(PLUGINS / "ingest_plugin.py"))["IngestPlugin"]
     assert plugin.name == "ingest"
-    assert [v["href"] for v in plugin.external_views] == ["https://kibana.example.org/app/discover"]
+    assert [v["href"] for v in plugin.external_views] == ["ingest/", "https://kibana.example.org/app/discover"]

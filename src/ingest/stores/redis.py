@@ -15,7 +15,7 @@ import zlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
 
@@ -34,6 +34,8 @@ QUEUED_TTL_SECONDS = 7 * 24 * 3600
 # stories.lua keeps an id after a one-byte length whose top bit marks hex ids (the pipeline's) kept as bytes.
 MAX_ID_BYTES = 127
 QUEUED_CLAIM_SECONDS = 120
+# The hourly counters (throughput in the pipeline view) are kept a week.
+HOURLY_DAYS = 8
 
 
 def build_redis_client(url: str) -> redis.Redis:
@@ -61,6 +63,9 @@ class Keys:
         # Near-duplicate and story state (stories.lua names the keys under it; one hash tag, one slot). "v2":
         # records by day; the first layout's keys (records by number) are not read, they expire in a week.
         self.stories = f"{prefix}:{{stories}}:v2"
+
+    def stats_hour(self, at: datetime) -> str:
+        return f"{self.prefix}:stats:hour:{at.astimezone(UTC):%Y%m%d%H}"
 
     def feed(self, feed_id: str) -> str:
         return f"{self.prefix}:feed:{{{feed_id}}}"
@@ -574,15 +579,32 @@ class RedisStats:
         self.client = client
         self.keys = Keys(prefix)
 
-    def add(self, counts: Mapping[str, int], feed_counts: Mapping[str, int] | None = None) -> None:
+    def add(self, counts: Mapping[str, int], feed_counts: Mapping[str, int] | None = None,
+            at: datetime | None = None) -> None:
+        """Add to the running totals, and to the counters of the hour ``at`` falls in (kept HOURLY_DAYS)."""
         pipe = self.client.pipeline()
+        hour = self.keys.stats_hour(at) if at is not None else None
         for name, value in counts.items():
             if value:
                 pipe.hincrby(self.keys.stats, name, value)
+                if hour:
+                    pipe.hincrby(hour, name, value)
+        if hour:
+            pipe.expire(hour, HOURLY_DAYS * 86400)
         for name, value in (feed_counts or {}).items():
             if value:
                 pipe.hincrby(self.keys.feed_stats, name, value)
         pipe.execute()
+
+    def hourly(self, now: datetime, hours: int = 24) -> list[tuple[datetime, dict[str, int]]]:
+        """The counters of each of the last ``hours`` hours, the current one included, oldest first."""
+        current = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        starts = [current - timedelta(hours=n) for n in range(hours - 1, -1, -1)]
+        pipe = self.client.pipeline(transaction=False)
+        for start in starts:
+            pipe.hgetall(self.keys.stats_hour(start))
+        return [(start, {str(k): int(v) for k, v in raw.items()})
+                for start, raw in zip(starts, pipe.execute(), strict=True)]
 
     def read(self) -> dict[str, int]:
         raw: Any = self.client.hgetall(self.keys.stats)
