@@ -69,3 +69,16 @@ def settings_env(settings: Any) -> dict[str, str]:
             if value is not None:
                 env[f"INGEST_{section.upper()}__{key.upper()}"] = value if isinstance(value, str) else json.dumps(value)
     return env
+
+
+def use_settings(settings: Any, monkeypatch: Any, feeds: list[Any], folder: Path) -> Path:
+    """Make the tasks' ``load_settings()`` return ``settings`` with a registry of ``feeds`` written in ``folder``
+    (environment set through ``monkeypatch``, so undone after the test); returns the registry's path."""
+    import yaml
+
+    feeds_path = folder / "feeds.yaml"
+    feeds_path.write_text(yaml.safe_dump({"feeds": [f.model_dump(mode="json") for f in feeds]}), encoding="utf-8")
+    for name, value in settings_env(settings).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("INGEST_FEEDS__PATH", str(feeds_path))
+    return feeds_path

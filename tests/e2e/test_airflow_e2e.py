@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from airflow.dag_processing.dagbag import DagBag
 from airflow.models.asset import AssetDagRunQueue, AssetEvent, AssetModel
 from airflow.models.dagrun import DagRun
@@ -19,7 +18,7 @@ from airflow.sdk import DAG
 from airflow.utils.session import create_session
 from airflow.utils.state import DagRunState, TaskInstanceState
 from sqlalchemy import select
-from tests.airflow_env import DAGS, settings_env
+from tests.airflow_env import DAGS, use_settings
 from tests.conftest import demo_feeds
 
 from ingest.airflow.assets import INDEXED_ASSET, PENDING_ASSET
@@ -86,12 +85,8 @@ def _queue(settings: Settings) -> RedisPendingQueue:
 def test_poll_then_process_through_airflow(
     settings: Settings, feed_base_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    feeds_path = tmp_path / "feeds.yaml"
     feeds = demo_feeds(feed_base_url)
-    feeds_path.write_text(yaml.safe_dump({"feeds": [f.model_dump(mode="json") for f in feeds]}), encoding="utf-8")
-    for name, value in settings_env(settings).items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("INGEST_FEEDS__PATH", str(feeds_path))
+    feeds_path = use_settings(settings, monkeypatch, feeds, tmp_path)
     settings = load_settings()  # what the tasks will read
     assert settings.feeds.path == feeds_path
     queue = _queue(settings)
@@ -174,16 +169,12 @@ def _returned(run: DagRun, task_id: str) -> Any:
 def test_maintenance_reclaims_replays_on_request_and_reports_feeds(
     settings: Settings, feed_base_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    feeds_path = tmp_path / "feeds.yaml"
     feeds = demo_feeds(feed_base_url)
-    feeds_path.write_text(yaml.safe_dump({"feeds": [f.model_dump(mode="json") for f in feeds]}), encoding="utf-8")
     settings = settings.model_copy(update={
         "pipeline": settings.pipeline.model_copy(update={"reclaim_idle_seconds": 0}),
         "airflow": settings.airflow.model_copy(update={"forget_consumers_after_hours": 0}),
     })
-    for name, value in settings_env(settings).items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("INGEST_FEEDS__PATH", str(feeds_path))
+    use_settings(settings, monkeypatch, feeds, tmp_path)
     queue = RedisPendingQueue(build_redis_client(settings.redis.url), settings.redis.prefix,
                               settings.pipeline.consumer_group, 0)
     # A worker took three entries and died with them; two more went to the dead letters; one was never read.

@@ -10,9 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import yaml
 from fastapi.testclient import TestClient
-from tests.airflow_env import settings_env
+from tests.airflow_env import use_settings
 from tests.conftest import demo_feeds
 
 from ingest.config import Settings
@@ -25,12 +24,7 @@ pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
 @pytest.fixture
 def api(settings: Settings, feed_base_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         ) -> Iterator[TestClient]:
-    feeds_path = tmp_path / "feeds.yaml"
-    feeds = demo_feeds(feed_base_url)
-    feeds_path.write_text(yaml.safe_dump({"feeds": [f.model_dump(mode="json") for f in feeds]}), encoding="utf-8")
-    for name, value in settings_env(settings).items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("INGEST_FEEDS__PATH", str(feeds_path))
+    use_settings(settings, monkeypatch, demo_feeds(feed_base_url), tmp_path)
     monkeypatch.setenv("AIRFLOW__API_AUTH__JWT_SECRET", "pipeline-view-test")  # what a deployment configures
     from airflow.api_fastapi.app import create_app
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import NamedTuple
 
 import redis
+from elasticsearch import Elasticsearch
 
 from ingest.config import DedupSettings, Settings
 from ingest.dedup import ClusterInput, Mark, cluster, signature
 from ingest.fixture_server import FixtureServer
 from ingest.models import FeedSource
-from ingest.pipeline import poll_feeds, process_pending
+from ingest.pipeline import Runtime, poll_feeds, process_pending
 from ingest.runtime import build_runtime
 from ingest.stores.elasticsearch import build_es_client
 from ingest.stores.redis import RedisDedupStore, RedisStoryStore
@@ -108,17 +111,30 @@ def _feed(server: FixtureServer, name: str, link: str, date: str, title: str = "
     (server.root / "feeds" / f"{name}.xml").write_text(xml, encoding="utf-8")
 
 
-def test_an_updated_article_is_indexed_again_under_its_id_and_story(settings: Settings,
-                                                                     fixture_server: FixtureServer) -> None:
-    base = fixture_server.base_url
+class _Site(NamedTuple):
+    rt: Runtime
+    es: Elasticsearch
+    alias: str  # the read alias
+    name: str
+    page: Path  # the article's page on the loopback site, under the URL ``link``
+    link: str
+    feed: FeedSource  # its feed, written by _feed or _atom
+
+
+def _site(settings: Settings, server: FixtureServer, kind: str) -> _Site:
+    """A runtime with its index ready, and the names of one article's page and feed on the loopback site."""
     rt = build_runtime(settings)
     rt.sink.ensure_ready()
-    es = build_es_client(settings.elasticsearch)
-    index = settings.elasticsearch.index_prefix
-    name = f"hake-{uuid.uuid4().hex[:8]}"
-    page = fixture_server.root / "pages" / f"{name}.html"
-    link = f"{base}/pages/{name}.html"
-    feed = FeedSource(id=name, url=f"{base}/feeds/{name}.xml", name="Sea news")
+    name = f"{kind}-{uuid.uuid4().hex[:8]}"
+    base = server.base_url
+    return _Site(rt, build_es_client(settings.elasticsearch), settings.elasticsearch.index_prefix, name,
+                 server.root / "pages" / f"{name}.html", f"{base}/pages/{name}.html",
+                 FeedSource(id=name, url=f"{base}/feeds/{name}.xml", name="Sea news"))
+
+
+def test_an_updated_article_is_indexed_again_under_its_id_and_story(settings: Settings,
+                                                                     fixture_server: FixtureServer) -> None:
+    rt, es, index, name, page, link, feed = _site(settings, fixture_server, "hake")
 
     page.write_text(_page(PARAGRAPHS), encoding="utf-8")
     _feed(fixture_server, name, link, "Mon, 23 Nov 2026 08:00:00 GMT")
@@ -168,15 +184,7 @@ def _atom(server: FixtureServer, name: str, link: str, published: str, updated: 
 def test_an_atom_entry_updated_in_place_is_indexed_again(settings: Settings, fixture_server: FixtureServer) -> None:
     """Atom keeps <published> and moves <updated>: the update is found by <updated>, and the feed's date of the
     change becomes the document's modified_at when the page does not say it."""
-    base = fixture_server.base_url
-    rt = build_runtime(settings)
-    rt.sink.ensure_ready()
-    es = build_es_client(settings.elasticsearch)
-    index = settings.elasticsearch.index_prefix
-    name = f"hake-atom-{uuid.uuid4().hex[:8]}"
-    page = fixture_server.root / "pages" / f"{name}.html"
-    link = f"{base}/pages/{name}.html"
-    feed = FeedSource(id=name, url=f"{base}/feeds/{name}.xml", name="Sea news")
+    rt, es, index, name, page, link, feed = _site(settings, fixture_server, "hake-atom")
     published = "2026-11-23T08:00:00Z"
 
     page.write_text(_page(PARAGRAPHS), encoding="utf-8")
