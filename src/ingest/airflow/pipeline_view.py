@@ -10,6 +10,7 @@ themselves: both routes ask Airflow's auth manager, as the UI's own pages do, fo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
@@ -84,13 +85,13 @@ def render(status: dict[str, Any]) -> str:
                      "wakes the process DAG).</p>")
     if q["dead_by_reason"]:
         parts.append("<h2>Dead letters by reason</h2>" + _table(
-            ["reason", "entries"], [[escape(k), _n(v)] for k, v in q["dead_by_reason"].items()]) +
+            ["reason", "entries"], [[escape(k), v] for k, v in q["dead_by_reason"].items()]) +
             '<p class="muted">replay: trigger ingest_maintenance with {"replay_reason": "…"}, or '
             "<code>ingest dlq replay --reason …</code></p>")
     peak = max((max(h["counts"].values(), default=0) for h in status["hourly"]), default=0) or 1
     names = list(status["last_day"])
     rows = [[escape(h["hour"][11:16])]
-            + [_n(h["counts"][k]) for k in names]
+            + [h["counts"][k] for k in names]
             + [f'<span class="bar" style="width:{round(120 * h["counts"]["index/indexed"] / peak)}px"></span>']
             for h in status["hourly"]]
     parts.append("<h2>Throughput, last 24 hours (UTC)</h2>"
@@ -99,22 +100,19 @@ def render(status: dict[str, Any]) -> str:
         f"{escape(k)} {v}" for k, v in feeds["by_state"].items()) or '<span class="muted">none in the registry</span>'))
     if feeds["attention"]:
         parts.append(_table(["feed", "state", "failures", "failing since", "last error"], [
-            [escape(f["id"]), f'<span class="warn">{escape(f["state"])}</span>', _n(f["consecutive_failures"]),
+            [escape(f["id"]), f'<span class="warn">{escape(f["state"])}</span>', f["consecutive_failures"],
              escape(f["failing_since"] or ""), escape(f["last_error"] or "")] for f in feeds["attention"]]))
     parts.append("<h2>Outcomes, all runs</h2>" + _table(
-        ["counter", "count"], [[escape(k), _n(v)] for k, v in sorted(status["counts"].items())]))
+        ["counter", "count"], [[escape(k), v] for k, v in sorted(status["counts"].items())]))
     return "\n".join(parts)
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
+def _table(header: list[str], rows: Sequence[Sequence[str | int]]) -> str:
+    """A table of HTML cells (escaped by the caller) and numbers (right-aligned, thousands separated)."""
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td{' class=n' if c.startswith('<!--n-->') else ''}>{c}</td>" for c in row)
-                   + "</tr>" for row in rows)
+    body = "".join("<tr>" + "".join(f'<td class="n">{c:,}</td>' if isinstance(c, int) else f"<td>{c}</td>"
+                                    for c in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _n(value: int) -> str:
-    return f"<!--n-->{value:,}"
 
 
 def _error_page(error: str) -> str:
