@@ -14,7 +14,7 @@ import pytest
 import redis
 import yaml
 
-from ingest.config import Settings, load_settings
+from ingest.config import ElasticsearchSettings, Settings, load_settings
 from ingest.feeds import parse_feeds
 from ingest.fixture_server import FixtureServer
 from ingest.models import FeedSource
@@ -87,13 +87,18 @@ def feed_base_url(fixture_server: FixtureServer) -> str:
 
 
 @pytest.fixture
-def settings(redis_url: str, search_server: tuple[str, str], tmp_path: Path) -> Settings:
-    """Settings for one test: its own Redis key prefix and its own index, so tests never see each other."""
+def es_settings(search_server: tuple[str, str]) -> ElasticsearchSettings:
+    """The search server with an index (alias) of this test's own."""
     url, mode = search_server
-    unique = uuid.uuid4().hex[:8]
+    return ElasticsearchSettings(hosts=[url], server_mode=mode, index_prefix=f"news-{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture
+def settings(redis_url: str, es_settings: ElasticsearchSettings, tmp_path: Path) -> Settings:
+    """Settings for one test: its own Redis key prefix and its own index, so tests never see each other."""
     return load_settings(
-        redis={"url": redis_url, "prefix": f"t{unique}"},
-        elasticsearch={"hosts": [url], "server_mode": mode, "index_prefix": f"news-{unique}"},
+        redis={"url": redis_url, "prefix": f"t{uuid.uuid4().hex[:8]}"},
+        elasticsearch=es_settings.model_dump(),
         # Every fixture "site" is the one loopback server: no spacing between requests unless a test asks.
         http={"allow_private": True, "timeout": 5.0, "connect_timeout": 2.0, "host_min_interval_seconds": 0.0,
               "host_max_concurrent": 8},

@@ -20,6 +20,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from ingest.config import Settings, load_settings
 from ingest.errors import ConfigError, IngestError, PermanentError, ServiceUnavailableError
+from ingest.jsonl import json_objects
 
 if TYPE_CHECKING:
     from ingest.models import FeedSource
@@ -185,9 +186,7 @@ def cmd_kibana(args: argparse.Namespace) -> int:
 def _queue(settings: Settings) -> RedisPendingQueue:
     from ingest.stores.redis import RedisPendingQueue, build_redis_client
 
-    client = build_redis_client(settings.redis.url)
-    return RedisPendingQueue(client, settings.redis.prefix, settings.pipeline.consumer_group,
-                             settings.pipeline.reclaim_idle_seconds)
+    return RedisPendingQueue.for_settings(build_redis_client(settings.redis.url), settings)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -260,13 +259,10 @@ def cmd_feeds(args: argparse.Namespace) -> int:
 
 
 def _feeds_status(settings: Settings, feeds: Sequence[FeedSource], as_json: bool) -> int:
-    from ingest.health import feed_rows
-    from ingest.stores.redis import RedisFeedStateStore, RedisStats, build_redis_client
+    from ingest.status import feed_health_rows
+    from ingest.stores.redis import build_redis_client
 
-    client = build_redis_client(settings.redis.url)
-    store = RedisFeedStateStore(client, settings.redis.prefix)
-    rows = feed_rows(feeds, {f.id: store.get(f.id) for f in feeds},
-                     RedisStats(client, settings.redis.prefix).read_feeds())
+    rows = feed_health_rows(build_redis_client(settings.redis.url), settings, feeds)
     if as_json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -464,16 +460,7 @@ def _read_bytes(path: str) -> bytes:
 def _read_jsonl(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
     stream: TextIO = sys.stdin if path == "-" else open(path, encoding="utf-8")  # noqa: SIM115
     with stream:
-        for number, line in enumerate(stream, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ConfigError(f"{path}:{number}: not a JSON object ({e.msg}); expected one object per line") from e
-            if not isinstance(row, dict):
-                raise ConfigError(f"{path}:{number}: expected a JSON object per line")
-            yield number, row
+        yield from json_objects(stream, path)
 
 
 def _print_counts(title: str, counts: dict[str, int]) -> None:

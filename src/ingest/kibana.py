@@ -23,6 +23,7 @@ import httpx
 from ingest.config import KibanaSettings
 from ingest.errors import ConfigError, IngestError, ServiceUnavailableError
 from ingest.index import index_names
+from ingest.jsonl import json_objects
 
 __all__ = [
     "DASHBOARD_ID",
@@ -72,14 +73,8 @@ class ImportReport:
 def parse_ndjson(text: str, source: str) -> list[dict[str, Any]]:
     """One saved object per non-blank line; a line that is not a JSON object is a ``ConfigError``."""
     objects: list[dict[str, Any]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{source}:{number}: not JSON ({e.msg})") from e
-        if not isinstance(value, dict) or not {"type", "id", "attributes"} <= value.keys():
+    for number, value in json_objects(text.splitlines(), source):
+        if not {"type", "id", "attributes"} <= value.keys():
             raise ConfigError(f"{source}:{number}: not a saved object (needs type, id and attributes)")
         objects.append(value)
     return objects

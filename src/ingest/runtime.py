@@ -31,9 +31,7 @@ def build_runtime(settings: Settings, models: NerModels | None = None, search: b
     prefix = settings.redis.prefix
     return Runtime(
         settings=settings,
-        queue=RedisPendingQueue(
-            redis_client, prefix, settings.pipeline.consumer_group, settings.pipeline.reclaim_idle_seconds
-        ),
+        queue=RedisPendingQueue.for_settings(redis_client, settings),
         dedup=RedisDedupStore(redis_client, prefix, settings.dedup),
         stories=RedisStoryStore(redis_client, prefix, settings.dedup),
         feed_state=RedisFeedStateStore(redis_client, prefix),

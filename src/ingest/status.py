@@ -4,16 +4,30 @@ consumer group, created when missing."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ingest.config import Settings
 from ingest.feeds import load_feeds
 from ingest.health import feed_rows, summarise_feeds
 from ingest.index import iso_utc
+from ingest.models import FeedSource
+
+if TYPE_CHECKING:
+    import redis
 
 # The counters the hourly throughput shows, in the order of the flow.
 THROUGHPUT = ("poll/queued", "index/indexed", "dedup/near_duplicate", "dedup/same_story", "process/dead_lettered")
+
+
+def feed_health_rows(client: redis.Redis, settings: Settings, feeds: Sequence[FeedSource]) -> list[dict[str, Any]]:
+    """:func:`~ingest.health.feed_rows` of ``feeds`` from the states and per-feed counters kept in Redis."""
+    from ingest.stores.redis import RedisFeedStateStore, RedisStats
+
+    states = RedisFeedStateStore(client, settings.redis.prefix)
+    return feed_rows(feeds, {f.id: states.get(f.id) for f in feeds},
+                     RedisStats(client, settings.redis.prefix).read_feeds())
 
 
 def pipeline_status(settings: Settings, now: datetime, hours: int = 24) -> dict[str, Any]:
@@ -21,19 +35,15 @@ def pipeline_status(settings: Settings, now: datetime, hours: int = 24) -> dict[
     THROUGHPUT counters of the last ``hours`` hours, oldest first), ``last_hour`` and ``last_day`` (their sums
     over the current hour and the ``hours``), ``feeds`` (:func:`~ingest.health.summarise_feeds`), plus
     ``pending`` and ``dead_letters`` at the top, as ``ingest status --json`` always gave them."""
-    from ingest.stores.redis import RedisFeedStateStore, RedisPendingQueue, RedisStats, build_redis_client
+    from ingest.stores.redis import RedisPendingQueue, RedisStats, build_redis_client
 
     client = build_redis_client(settings.redis.url)
     try:
-        queue = RedisPendingQueue(
-            client, settings.redis.prefix, settings.pipeline.consumer_group, settings.pipeline.reclaim_idle_seconds
-        )
-        health = queue.health()
+        health = RedisPendingQueue.for_settings(client, settings).health()
         stats = RedisStats(client, settings.redis.prefix)
         hourly = stats.hourly(now, hours)
         feeds = load_feeds(settings.feeds.path) if settings.feeds.path.exists() else []
-        states = RedisFeedStateStore(client, settings.redis.prefix)
-        rows = feed_rows(feeds, {f.id: states.get(f.id) for f in feeds}, stats.read_feeds())
+        rows = feed_health_rows(client, settings, feeds)
         counts = stats.read()
     finally:
         client.close()

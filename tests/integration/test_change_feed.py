@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -47,11 +46,9 @@ def _follow(es: Elasticsearch, alias: str, horizon: str, size: int) -> list[tupl
         after = hits[-1]["sort"]
 
 
-def test_search_after_on_indexed_at_follows_every_write_in_order(search_server: tuple[str, str]) -> None:
-    url, mode = search_server
-    settings = ElasticsearchSettings(hosts=[url], server_mode=mode, index_prefix=f"feed-{uuid.uuid4().hex[:8]}")
-    es = build_es_client(settings)
-    sink = ElasticsearchSink(es, settings)
+def test_search_after_on_indexed_at_follows_every_write_in_order(es_settings: ElasticsearchSettings) -> None:
+    es = build_es_client(es_settings)
+    sink = ElasticsearchSink(es, es_settings)
     sink.ensure_ready()
     a1, a2, a3, a4, a5, a6 = (f"{n:020x}" for n in range(1, 7))
     # Four runs: four articles share one clock (the tie-breaker orders them, and a page ends inside the tie),
@@ -63,7 +60,7 @@ def test_search_after_on_indexed_at_follows_every_write_in_order(search_server: 
         outcomes = sink.write([(a.article_id, to_document(a, clock, 1)) for a in articles])
         assert all(o.ok for o in outcomes), outcomes
 
-    seen = _follow(es, settings.index_prefix, horizon=third.isoformat().replace("+00:00", "Z"), size=2)
+    seen = _follow(es, es_settings.index_prefix, horizon=third.isoformat().replace("+00:00", "Z"), size=2)
 
     assert [i for i, _ in seen] == [a1, a5, a6, a2, a3]  # a3 moved to its update; a4 is past the horizon
     assert seen[3][1] == "2025-07-01T13:00:00.000001Z"

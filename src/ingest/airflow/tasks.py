@@ -106,9 +106,7 @@ def plan_batches() -> list[int]:
     settings = load_settings()
     client = build_redis_client(settings.redis.url)
     try:
-        queue = RedisPendingQueue(
-            client, settings.redis.prefix, settings.pipeline.consumer_group, settings.pipeline.reclaim_idle_seconds
-        )
+        queue = RedisPendingQueue.for_settings(client, settings)
         pending = queue.pending_count()
     finally:
         client.close()
@@ -186,9 +184,7 @@ def maintain_queue(replay_reason: str | None = None, replay_all: bool = False) -
     settings = load_settings()
     client = build_redis_client(settings.redis.url)
     try:
-        queue = RedisPendingQueue(
-            client, settings.redis.prefix, settings.pipeline.consumer_group, settings.pipeline.reclaim_idle_seconds
-        )
+        queue = RedisPendingQueue.for_settings(client, settings)
         removed = queue.forget_idle_consumers(settings.airflow.forget_consumers_after_hours * 3600)
         replayed = queue.replay(reason=replay_reason or None) if replay_all or replay_reason else 0
         health = queue.health()
@@ -206,16 +202,15 @@ def check_feeds() -> dict[str, Any]:
     """Feeds counted by state, with the failing and dead ones listed (``ingest feeds status`` for the detail)."""
     from ingest.config import load_settings
     from ingest.feeds import load_feeds
-    from ingest.health import feed_rows, summarise_feeds
-    from ingest.stores.redis import RedisFeedStateStore, RedisStats, build_redis_client
+    from ingest.health import summarise_feeds
+    from ingest.status import feed_health_rows
+    from ingest.stores.redis import build_redis_client
 
     settings = load_settings()
     feeds = load_feeds(settings.feeds.path)
     client = build_redis_client(settings.redis.url)
     try:
-        store = RedisFeedStateStore(client, settings.redis.prefix)
-        rows = feed_rows(feeds, {f.id: store.get(f.id) for f in feeds},
-                         RedisStats(client, settings.redis.prefix).read_feeds())
+        rows = feed_health_rows(client, settings, feeds)
     finally:
         client.close()
     return summarise_feeds(rows)

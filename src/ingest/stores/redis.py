@@ -22,7 +22,7 @@ from typing import Any
 import redis
 from redis.typing import EncodableT, FieldT
 
-from ingest.config import DedupSettings
+from ingest.config import DedupSettings, Settings
 from ingest.dedup import Assignment, Mark, Signature, text_key
 from ingest.errors import ConfigError, ServiceUnavailableError
 from ingest.models import FeedEntry, FeedState
@@ -117,6 +117,12 @@ class RedisPendingQueue:
         self.reclaim_idle_ms = reclaim_idle_seconds * 1000
         self._group_ready = False
 
+    @classmethod
+    def for_settings(cls, client: redis.Redis, settings: Settings) -> RedisPendingQueue:
+        """The queue under the settings' prefix, consumer group and reclaim time."""
+        return cls(client, settings.redis.prefix, settings.pipeline.consumer_group,
+                   settings.pipeline.reclaim_idle_seconds)
+
     def _ensure_group(self) -> None:
         if self._group_ready:
             return
@@ -202,10 +208,11 @@ class RedisPendingQueue:
         """Entries waiting, delivered or not: acknowledged entries are deleted from the stream."""
         return int(self.client.xlen(self.keys.pending))
 
-    def health(self, stale_limit: int = 10_000) -> QueueHealth:
+    def health(self, stale_limit: int = 10_000, reasons_of_newest: int = 1_000) -> QueueHealth:
         """How the stream stands: entries waiting, never delivered, delivered but idle past ``reclaim_idle``
         (a worker died with them: the next batch read reclaims them; counted up to ``stale_limit``), and the
-        dead letters by reason."""
+        dead letters, by reason among the newest ``reasons_of_newest`` (they may carry whole documents: the
+        pipeline view asks every 30 seconds, so not all of them are read)."""
         self._ensure_group()
         pending = self.pending_count()
         groups: Any = self.client.xinfo_groups(self.keys.pending)
@@ -214,13 +221,14 @@ class RedisPendingQueue:
         stale: Any = self.client.xpending_range(
             self.keys.pending, self.group, min="-", max="+", count=stale_limit, idle=self.reclaim_idle_ms
         ) if delivered else []
-        reasons = Counter(fields.get("reason", "") for _, fields in self._dead_rows())
+        newest: Any = self.client.xrevrange(self.keys.dead, count=reasons_of_newest)
+        reasons = Counter(fields.get("reason", "") for _, fields in newest)
         return QueueHealth(
             pending=pending,
             unread=max(0, pending - delivered),
             stale=len(stale),
             oldest_stale_seconds=max((int(s["time_since_delivered"]) for s in stale), default=0) / 1000,
-            dead_letters=sum(reasons.values()),
+            dead_letters=int(self.client.xlen(self.keys.dead)),
             dead_by_reason=dict(sorted(reasons.items())),
         )
 
