@@ -41,8 +41,9 @@ from typing import Any
 from eval_dedup import FIXTURES, fundus_originals, redis_client
 
 from ingest.config import DedupSettings
-from ingest.dedup import Mark, Signature, signature
+from ingest.dedup import signature
 from ingest.dedup_quality import records_of, semeval_pairs
+from ingest.models import Mark, Signature
 from ingest.stores.redis import RedisDedupStore, RedisStoryStore
 
 START = datetime(2026, 11, 17, 12, tzinfo=UTC)

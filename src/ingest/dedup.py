@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-import struct
 import unicodedata
 from collections import Counter
 from collections.abc import Hashable, Iterable, Iterator
@@ -31,7 +30,7 @@ from functools import lru_cache
 from typing import Literal
 
 from ingest.config import DedupSettings
-from ingest.models import FeedEntry
+from ingest.models import Assignment, Decision, FeedEntry, Mark, Signature
 from ingest.stores.base import DedupStore, StoryStore
 
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
@@ -63,22 +62,6 @@ def content_hash(text: str) -> str:
 
 def _hash64(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big")
-
-
-@dataclass(frozen=True)
-class Signature:
-    """What the store keeps of one text: shingle fingerprints in text order and weighted keyword stems, the
-    heaviest first (32-bit hashes; weights scaled to one byte)."""
-
-    fingerprints: tuple[int, ...]
-    keywords: tuple[tuple[int, int], ...]
-
-    def packed(self) -> bytes:
-        """Fingerprints then (keyword, weight) pairs, big-endian: the form the Redis script reads."""
-        flat = [x for pair in self.keywords for x in pair]
-        return struct.pack(f">{len(self.fingerprints)}I", *self.fingerprints) + struct.pack(
-            ">" + "IB" * len(self.keywords), *flat
-        )
 
 
 def fingerprints(words: list[str], settings: DedupSettings) -> tuple[int, ...]:
@@ -153,41 +136,9 @@ def cosine(a: Iterable[tuple[Hashable, float]], b: Iterable[tuple[Hashable, floa
     return dot / norm if norm else 0.0
 
 
-@dataclass(frozen=True)
-class Assignment:
-    """What the story store decided for one article."""
-
-    story_id: str
-    duplicate_of: str | None = None
-    # containment for a duplicate, cosine for a story joined, 0 for a new story
-    score: float = 0.0
-    # ``new``: first of its story; ``story``: joined an earlier article's story; ``duplicate``: near-verbatim
-    # copy of an earlier article; ``updated``: a new text of an article kept before, which keeps its story
-    # (and is a copy of an earlier article or not); ``again``: this article (this text of it) was assigned
-    # before (a retry), same answer.
-    kind: Literal["new", "story", "duplicate", "updated", "again"] = "new"
-
-
 def text_key(text_hash: str) -> str:
     """What the exact level keeps of a ``content_hash``."""
     return text_hash[:TEXT_KEY_CHARS]
-
-
-@dataclass(frozen=True)
-class Mark:
-    """What the exact level remembers of one URL (by article id): the key of the text found there, the feed's
-    date of the entry and when the URL was fetched (seconds since 1970; a stamp of 0: the feed gave no date);
-    for an article that was indexed, its story too, which an updated text keeps. A URL whose text was another
-    article's (a copy, or a URL that led to an article indexed under its canonical id) is only seen:
-    ``story_id`` is None."""
-
-    text_key: str
-    stamp: int = 0
-    checked_at: int = 0
-    story_id: str | None = None
-
-    def seen_only(self) -> Mark:
-        return Mark(self.text_key, self.stamp, self.checked_at)
 
 
 def entry_stamp(entry: FeedEntry) -> int:
@@ -212,17 +163,6 @@ def entry_status(mark: Mark | None, stamp: int, now: datetime, settings: DedupSe
         return "seen"
     due = now.timestamp() - mark.checked_at >= 60 * settings.recheck_minutes
     return "updated" if due else "update_later"
-
-
-@dataclass(frozen=True)
-class Decision:
-    """Exact level: ``new``; ``duplicate`` of the article that first had this text (not indexed); ``updated``,
-    an indexed article's URL with another text (indexed again, keeping its story; whether the new text is a
-    near-verbatim copy is the story store's to say); ``unchanged``, the text already seen under this URL."""
-
-    kind: Literal["new", "duplicate", "updated", "unchanged"]
-    story_id: str
-    duplicate_of: str | None
 
 
 def decide(article_id: str, text_hash: str, mark: Mark | None, owner: str | None) -> Decision:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -194,3 +196,91 @@ class Article(Record):
     places: tuple[Place, ...] = ()
     mentions: tuple[Mention, ...] = Field(default=(), exclude=True)
     enrichment: Enrichment = Field(default_factory=Enrichment)
+
+
+# ------------------------------------------------------------------ records between the stages and their stores
+
+
+@dataclass(frozen=True)
+class QueuedEntry:
+    """A feed entry read from the pending stream, with its stream id and how often it was delivered."""
+
+    message_id: str
+    entry: FeedEntry
+    deliveries: int
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    """What the search server said about one document of a bulk request."""
+
+    article_id: str
+    ok: bool
+    status: int
+    error: str | None = None
+
+    @property
+    def retryable(self) -> bool:
+        return not self.ok and (self.status == 429 or self.status >= 500 or self.status == 0)
+
+
+@dataclass(frozen=True)
+class Signature:
+    """What the store keeps of one text: shingle fingerprints in text order and weighted keyword stems, the
+    heaviest first (32-bit hashes; weights scaled to one byte)."""
+
+    fingerprints: tuple[int, ...]
+    keywords: tuple[tuple[int, int], ...]
+
+    def packed(self) -> bytes:
+        """Fingerprints then (keyword, weight) pairs, big-endian: the form the Redis script reads."""
+        flat = [x for pair in self.keywords for x in pair]
+        return struct.pack(f">{len(self.fingerprints)}I", *self.fingerprints) + struct.pack(
+            ">" + "IB" * len(self.keywords), *flat
+        )
+
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """What the story store decided for one article."""
+
+    story_id: str
+    duplicate_of: str | None = None
+    # containment for a duplicate, cosine for a story joined, 0 for a new story
+    score: float = 0.0
+    # ``new``: first of its story; ``story``: joined an earlier article's story; ``duplicate``: near-verbatim
+    # copy of an earlier article; ``updated``: a new text of an article kept before, which keeps its story
+    # (and is a copy of an earlier article or not); ``again``: this article (this text of it) was assigned
+    # before (a retry), same answer.
+    kind: Literal["new", "story", "duplicate", "updated", "again"] = "new"
+
+
+
+@dataclass(frozen=True)
+class Mark:
+    """What the exact level remembers of one URL (by article id): the key of the text found there, the feed's
+    date of the entry and when the URL was fetched (seconds since 1970; a stamp of 0: the feed gave no date);
+    for an article that was indexed, its story too, which an updated text keeps. A URL whose text was another
+    article's (a copy, or a URL that led to an article indexed under its canonical id) is only seen:
+    ``story_id`` is None."""
+
+    text_key: str
+    stamp: int = 0
+    checked_at: int = 0
+    story_id: str | None = None
+
+    def seen_only(self) -> Mark:
+        return Mark(self.text_key, self.stamp, self.checked_at)
+
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Exact level: ``new``; ``duplicate`` of the article that first had this text (not indexed); ``updated``,
+    an indexed article's URL with another text (indexed again, keeping its story; whether the new text is a
+    near-verbatim copy is the story store's to say); ``unchanged``, the text already seen under this URL."""
+
+    kind: Literal["new", "duplicate", "updated", "unchanged"]
+    story_id: str
+    duplicate_of: str | None

@@ -14,16 +14,7 @@ from typing import Any
 import httpx
 
 from ingest.config import Settings
-from ingest.dedup import (
-    Decision,
-    Mark,
-    assign_story,
-    content_hash,
-    decide,
-    entry_stamp,
-    entry_status,
-    text_key,
-)
+from ingest.dedup import assign_story, content_hash, decide, entry_stamp, entry_status, text_key
 from ingest.enrich import NerModels, enrich_articles
 from ingest.errors import PermanentError, StageError, TransientError
 from ingest.extract import extract_article, feed_text
@@ -32,7 +23,19 @@ from ingest.http import build_async_http_client
 from ingest.index import iso_utc, to_document
 from ingest.lang import detect_language
 from ingest.metadata import not_future
-from ingest.models import Article, ArticleFlag, Extracted, FeedEntry, FeedSource, FeedState, Page, Source
+from ingest.models import (
+    Article,
+    ArticleFlag,
+    Decision,
+    Extracted,
+    FeedEntry,
+    FeedSource,
+    FeedState,
+    Mark,
+    Page,
+    QueuedEntry,
+    Source,
+)
 from ingest.poll import poll_feed
 from ingest.schedule import after_failure, after_success, is_due
 from ingest.stores.base import (
@@ -41,7 +44,6 @@ from ingest.stores.base import (
     FeedStateStore,
     HostLimiter,
     PendingQueue,
-    QueuedEntry,
     RobotsCache,
     StoryStore,
 )

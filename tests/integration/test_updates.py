@@ -12,9 +12,9 @@ import redis
 from elasticsearch import Elasticsearch
 
 from ingest.config import DedupSettings, Settings
-from ingest.dedup import ClusterInput, Mark, cluster, signature
+from ingest.dedup import ClusterInput, cluster, signature
 from ingest.fixture_server import FixtureServer
-from ingest.models import FeedSource
+from ingest.models import FeedSource, Mark
 from ingest.pipeline import Runtime, poll_feeds, process_pending
 from ingest.runtime import build_runtime
 from ingest.stores.elasticsearch import build_es_client

@@ -10,7 +10,6 @@ from tests.conftest import shared_fixtures
 from ingest.config import DedupSettings
 from ingest.dedup import (
     ClusterInput,
-    Mark,
     content_hash,
     cosine,
     decide,
@@ -24,7 +23,7 @@ from ingest.dedup import (
 )
 from ingest.dedup_quality import make_copies, paragraphs
 from ingest.extract import extract_article
-from ingest.models import FeedEntry
+from ingest.models import FeedEntry, Mark
 from ingest.services import DEMO_ROOT
 
 

@@ -3,37 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-from ingest.models import FeedEntry, FeedState
-
-if TYPE_CHECKING:
-    from ingest.dedup import Assignment, Mark, Signature
-
-
-@dataclass(frozen=True)
-class QueuedEntry:
-    """A feed entry read from the pending stream, with its stream id and how often it was delivered."""
-
-    message_id: str
-    entry: FeedEntry
-    deliveries: int
-
-
-@dataclass(frozen=True)
-class ItemOutcome:
-    """What the search server said about one document of a bulk request."""
-
-    article_id: str
-    ok: bool
-    status: int
-    error: str | None = None
-
-    @property
-    def retryable(self) -> bool:
-        return not self.ok and (self.status == 429 or self.status >= 500 or self.status == 0)
+from ingest.models import Assignment, FeedEntry, FeedState, ItemOutcome, Mark, QueuedEntry, Signature
 
 
 class PendingQueue(Protocol):

@@ -13,7 +13,7 @@ from elasticsearch import ApiError, BadRequestError, Elasticsearch, TransportErr
 from ingest.config import ElasticsearchSettings
 from ingest.errors import ConfigError, ServiceUnavailableError
 from ingest.index import IndexState, index_names, index_pattern, index_template, parse_index_state, stamp_template
-from ingest.stores.base import ItemOutcome
+from ingest.models import ItemOutcome
 
 logger = logging.getLogger(__name__)
 

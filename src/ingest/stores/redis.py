@@ -23,10 +23,9 @@ import redis
 from redis.typing import EncodableT, FieldT
 
 from ingest.config import DedupSettings, Settings
-from ingest.dedup import Assignment, Mark, Signature, text_key
+from ingest.dedup import text_key
 from ingest.errors import ConfigError, ServiceUnavailableError
-from ingest.models import FeedEntry, FeedState
-from ingest.stores.base import QueuedEntry
+from ingest.models import Assignment, FeedEntry, FeedState, Mark, QueuedEntry, Signature
 
 logger = logging.getLogger(__name__)
 
