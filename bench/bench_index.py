@@ -36,10 +36,9 @@ from elasticsearch import Elasticsearch, helpers
 
 from ingest.config import ElasticsearchSettings
 from ingest.errors import PermanentError
-from ingest.extract import extract_article
+from ingest.extract import build_article, extract_article
 from ingest.index import index_names, to_document
 from ingest.models import FeedEntry
-from ingest.pipeline import build_article
 from ingest.services import search_server
 from ingest.stores.elasticsearch import ElasticsearchSink, build_es_client
 

@@ -49,8 +49,9 @@ from feed_farm import NEW_PER_REQUEST, address_of, behaviour  # bench/ is on sys
 
 from ingest.config import Settings, load_settings
 from ingest.models import FeedSource
-from ingest.pipeline import Report, Runtime, poll_feeds
-from ingest.runtime import build_poll_runtime
+from ingest.pipeline import poll_feeds
+from ingest.report import Report
+from ingest.runtime import Runtime, build_poll_runtime
 from ingest.services import free_port, spawn_redis
 
 BENCH_DIR = Path(__file__).resolve().parent

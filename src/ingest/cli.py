@@ -99,7 +99,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def run_pipeline(settings: Settings, feeds_path: Path) -> dict[str, Any]:
     """Poll every feed of the registry, then process everything pending: the whole pipeline once."""
     from ingest.feeds import load_feeds
-    from ingest.pipeline import Report, poll_feeds, process_pending
+    from ingest.pipeline import poll_feeds, process_pending
+    from ingest.report import Report
     from ingest.runtime import build_runtime
 
     feeds = load_feeds(feeds_path)

@@ -18,3 +18,9 @@ def parse_iso_datetime(value: Any, *, utc: bool = True) -> datetime | None:
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC) if utc else parsed
+
+
+def iso_utc(at: datetime) -> str:
+    """A UTC time as the contract writes ``indexed_at``: ISO 8601 with ``Z`` and always six decimals, so that
+    two such strings compare as the times do."""
+    return at.isoformat(timespec="microseconds").replace("+00:00", "Z")

@@ -24,7 +24,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Hashable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 from typing import Literal
@@ -204,25 +204,99 @@ def assign_story(
     return stories.assign(article_id, signature(text, language, settings), now, kept_story=kept_story)
 
 
+# Counter names (``dedup/<name>``) of the story store's decisions; docs/operations.md lists them.
+_ASSIGNED = {"new": "new_story", "story": "same_story", "duplicate": "near_duplicate", "updated": "updated",
+             "again": "assigned_before"}
+
+
+@dataclass(frozen=True)
+class DedupItem:
+    """One article for the dedup step: its id, text and language, the hash of its text, what the exact level
+    remembers of its id (``mark``), the id of the URL the feed gave (``entry_id``: the claim and the re-poll
+    check are on it) and the feed's date of the entry (``stamp``, :func:`entry_stamp`)."""
+
+    article_id: str
+    text: str
+    language: str | None
+    text_hash: str
+    mark: Mark | None
+    entry_id: str
+    stamp: int = 0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The dedup step's answer. ``assignment`` is the story store's (``None``: not to index, the text is
+    unchanged or an exact copy); ``mark`` is what the exact level keeps: for an article to index, its mark
+    (committed after the index write), else what to remember of the entry's URL now."""
+
+    decision: Decision
+    assignment: Assignment | None
+    mark: Mark
+
+    @property
+    def to_index(self) -> bool:
+        return self.assignment is not None
+
+    @property
+    def counter(self) -> str:
+        """The run's counter for this verdict (``stage/outcome``). An update counts as one even when its
+        signature is the one kept before (the store says "again")."""
+        if self.assignment is None:
+            return "process/already_indexed" if self.decision.kind == "unchanged" else "dedup/duplicate_text"
+        return "dedup/" + ("updated" if self.decision.kind == "updated" else _ASSIGNED[self.assignment.kind])
+
+
+class DedupStep:
+    """The dedup stage over a sequence of articles (a batch, or ``ingest cluster``'s file), in arrival order:
+    exact level → near-duplicate → story. Copies within the sequence are found before the first one is
+    committed (its mark is written only after the index write)."""
+
+    def __init__(self, exact: DedupStore, stories: StoryStore, settings: DedupSettings, now: datetime) -> None:
+        self.exact, self.stories, self.settings, self.now = exact, stories, settings, now
+        self._first: dict[str, str] = {}  # content hash → the first article id with it in this sequence
+
+    def check(self, item: DedupItem, checked_at: int) -> Verdict:
+        """The verdict on one article; ``checked_at`` (seconds since 1970) is when its URL was fetched."""
+        owner = self.exact.owner_of(item.text_hash, self.now)
+        decision = decide(item.article_id, item.text_hash, item.mark, owner)
+        first = self._first.get(item.text_hash, item.article_id)
+        if decision.kind == "new" and first != item.article_id:
+            decision = Decision("duplicate", story_id=first, duplicate_of=first)
+        key = text_key(item.text_hash)
+        if decision.kind in ("unchanged", "duplicate"):
+            # The feed's URL is remembered with the entry's date, so that a re-poll does not queue it again.
+            own = item.mark if decision.kind == "unchanged" and item.entry_id == item.article_id else None
+            seen = replace(own, stamp=item.stamp, checked_at=checked_at) if own else Mark(key, item.stamp, checked_at)
+            return Verdict(decision, None, seen)
+        self._first[item.text_hash] = item.article_id
+        # Near-verbatim copies and stories: decided and kept in one atomic step, so a copy later in this batch
+        # or in another worker's sees this article. An updated text keeps the article's story.
+        assigned = assign_story(item.article_id, item.text, item.language, decision, self.stories, self.settings,
+                                self.now)
+        return Verdict(decision, assigned, Mark(key, item.stamp, checked_at, assigned.story_id))
+
+
 def cluster(
     records: Iterable[ClusterInput], exact: DedupStore, stories: StoryStore, settings: DedupSettings,
     now: datetime,
 ) -> Iterator[ClusterResult]:
     """Story and duplicate of each record, in arrival order: the pipeline's dedup step without the fetch (a
-    record met again with another text is an update)."""
+    record met again with another text is an update), each article kept at once as if indexed."""
+    step = DedupStep(exact, stories, settings, now)
+    checked_at = int(now.timestamp())
     for record in records:
-        text_hash = content_hash(record.text)
         (mark,) = exact.marks([record.id], now)
-        decision = decide(record.id, text_hash, mark, exact.owner_of(text_hash, now))
-        if decision.kind == "unchanged":
+        item = DedupItem(record.id, record.text, record.lang, content_hash(record.text), mark, record.id)
+        verdict = step.check(item, checked_at)
+        decision, assigned = verdict.decision, verdict.assignment
+        if assigned is None and decision.kind == "unchanged":
             yield ClusterResult(record.id, decision.story_id, decision.duplicate_of, "unchanged", 1.0)
-            continue
-        if decision.kind == "duplicate":
+        elif assigned is None:
+            # An exact copy: the story its original was given.
             found = stories.assign(record.id, signature(record.text, record.lang, settings), now, insert=False)
             yield ClusterResult(record.id, found.story_id if found.duplicate_of else decision.story_id,
                                 decision.duplicate_of, "exact", 1.0)
-            continue
-        assigned = assign_story(record.id, record.text, record.lang, decision, stories, settings, now)
-        mark = Mark(text_key(text_hash), 0, int(now.timestamp()), assigned.story_id)
-        exact.commit(record.id, mark, now)
-        yield ClusterResult(record.id, assigned.story_id, assigned.duplicate_of, assigned.kind, assigned.score)
+        else:
+            exact.commit(record.id, verdict.mark, now)
+            yield ClusterResult(record.id, assigned.story_id, assigned.duplicate_of, assigned.kind, assigned.score)

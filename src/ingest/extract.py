@@ -1,7 +1,9 @@
-"""Extraction stage: HTML bytes in, an ``Extracted`` record out. No network here.
+"""Extraction stage: HTML bytes in, an ``Extracted`` record out (:func:`extract_article`); a feed entry and its
+fetched page in, the ``Article`` out (:func:`article_from_page`). No network here.
 
 trafilatura finds the main text; the page's own metadata (``ingest.metadata``) decides the headline, the dates,
-the authors and the canonical URL, with trafilatura's guesses as the fallback.
+the authors and the canonical URL, with trafilatura's guesses as the fallback. The feed entry fills what the
+page does not say, and stands in for a page with no usable text.
 """
 
 from __future__ import annotations
@@ -19,10 +21,14 @@ from lxml.etree import ParserError
 from trafilatura.utils import detect_encoding, load_html
 
 from ingest import metadata
+from ingest.config import PipelineSettings
 from ingest.dates import parse_iso_datetime
+from ingest.dedup import content_hash
 from ingest.errors import PermanentError
 from ingest.lang import detect_language, normalise_language
-from ingest.models import DateSource, Extracted, FeedEntry
+from ingest.metadata import not_future
+from ingest.models import Article, ArticleFlag, DateSource, Extracted, FeedEntry, Page, Source
+from ingest.urls import article_id, canonical_url, domain_of
 
 logger = logging.getLogger(__name__)
 
@@ -199,3 +205,100 @@ def _drop_leading_title(text: str, title: str | None) -> str:
         if first.strip() == title and rest.strip():
             return rest.strip()
     return text
+
+
+# ------------------------------------------------------------------ the article of a feed entry
+
+
+def build_article(entry: FeedEntry, extracted: Extracted, fetched_at: datetime) -> Article:
+    """The article record from what the feed said and what the page holds (the page wins)."""
+    published, source = extracted.published_at, extracted.published_source
+    if published is None and not_future(entry.published_at, fetched_at):
+        published, source = entry.published_at, "feed"
+    return Article(
+        article_id=article_id(extracted.canonical_url),
+        url=entry.url,
+        canonical_url=extracted.canonical_url,
+        source=Source(feed_id=entry.feed_id, name=entry.feed_name, domain=domain_of(extracted.canonical_url)),
+        title=extracted.title or entry.title,
+        text=extracted.text,
+        summary=extracted.summary or entry.summary,
+        authors=extracted.authors,
+        language=extracted.language or entry.language,
+        language_declared=extracted.language_declared,
+        language_detected=extracted.language_detected,
+        published_at=published,
+        published_source=source,
+        modified_at=extracted.modified_at or feed_modified(entry, published, fetched_at),
+        fetched_at=fetched_at,
+        site_name=extracted.site_name,
+        tags=tuple(dict.fromkeys((*extracted.tags, *entry.tags))),
+        image_url=extracted.image_url,
+        flags=("paywalled",) if extracted.paywalled else (),
+        content_hash=content_hash(extracted.text),
+    )
+
+
+def feed_modified(entry: FeedEntry, published: datetime | None, fetched_at: datetime) -> datetime | None:
+    """The feed's date of the entry's last change, when it is later than the publication date and not future
+    (Atom requires <updated> even for an entry never changed: then it equals the publication date)."""
+    updated = entry.updated_at
+    if updated is None or not not_future(updated, fetched_at):
+        return None
+    return updated if published is None or updated > published else None
+
+
+def article_from_feed(entry: FeedEntry, fetched_at: datetime, flag: ArticleFlag) -> Article:
+    """The article as the feed tells it (title, and the summary as its text), for a page with no usable text;
+    ``flag`` says why. ``PermanentError`` with the flag as reason when the feed gives no text either."""
+    text = feed_text(entry)
+    if not text:
+        raise PermanentError(flag, entry.url, "the page has no usable text and the feed entry none either")
+    canonical = canonical_url(entry.url)
+    dated = not_future(entry.published_at, fetched_at)
+    detected = detect_language(text)
+    return Article(
+        article_id=article_id(canonical),
+        url=entry.url,
+        canonical_url=canonical,
+        source=Source(feed_id=entry.feed_id, name=entry.feed_name, domain=domain_of(canonical)),
+        title=entry.title,
+        text=text,
+        summary=entry.summary,
+        language=entry.language or detected,
+        language_detected=detected,
+        published_at=entry.published_at if dated else None,
+        published_source="feed" if dated else None,
+        modified_at=feed_modified(entry, entry.published_at if dated else None, fetched_at),
+        fetched_at=fetched_at,
+        tags=entry.tags,
+        text_source="feed",
+        flags=(flag,),
+        content_hash=content_hash(text),
+    )
+
+
+def article_from_page(
+    entry: FeedEntry, page: Page, now: datetime, settings: PipelineSettings
+) -> tuple[Article, tuple[str, ...]]:
+    """The article of a fetched page and the outcomes to count (``extract/<outcome>``); the feed's title and
+    summary stand in for a page whose text is empty, too short or a paywall stub (counted, flagged on the
+    document). ``PermanentError`` when neither has text."""
+    try:
+        extracted = extract_article(page.body, page.final_url, settings.min_text_chars, encoding=page.encoding,
+                                    now=now)
+    except PermanentError as e:
+        if e.reason not in ("extraction_empty", "too_short"):
+            raise
+        flag: ArticleFlag = "extraction_empty" if e.reason == "extraction_empty" else "too_short"
+        return article_from_feed(entry, now, flag), (f"extract/{e.reason}", "extract/feed_fallback")
+    article = build_article(entry, extracted, now)
+    if not extracted.paywalled:
+        return article, ()
+    stand_in = feed_text(entry)
+    if len(extracted.text) < settings.paywall_stub_chars and len(stand_in) > len(extracted.text):
+        article = article.model_copy(
+            update={"text": stand_in, "text_source": "feed", "content_hash": content_hash(stand_in)}
+        )
+        return article, ("extract/paywalled", "extract/feed_fallback")
+    return article, ("extract/paywalled",)

@@ -11,6 +11,7 @@ from datetime import datetime
 from importlib import resources
 from typing import Any, Literal
 
+from ingest.dates import iso_utc
 from ingest.errors import ConfigError
 from ingest.lang import normalise_language
 from ingest.models import Article, Entity
@@ -185,12 +186,6 @@ def move_alias_actions(alias: str, source: str, target: str, *, write: bool = Fa
     if write:
         add["is_write_index"] = True
     return [{"remove": {"index": source, "alias": alias, "must_exist": True}}, {"add": add}]
-
-
-def iso_utc(at: datetime) -> str:
-    """A UTC time as the contract writes ``indexed_at``: ISO 8601 with ``Z`` and always six decimals, so that
-    two such strings compare as the times do."""
-    return at.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def to_document(article: Article, indexed_at: datetime, schema_version: int = SCHEMA_VERSION) -> dict[str, Any]:

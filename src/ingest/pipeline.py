@@ -5,109 +5,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
-from ingest.config import Settings
-from ingest.dedup import assign_story, content_hash, decide, entry_stamp, entry_status, text_key
-from ingest.enrich import NerModels, enrich_articles
+from ingest.dedup import DedupItem, DedupStep, entry_stamp, entry_status
+from ingest.enrich import enrich_articles
 from ingest.errors import PermanentError, StageError, TransientError
-from ingest.extract import extract_article, feed_text
+from ingest.extract import article_from_page
 from ingest.fetch import fetch_article
 from ingest.http import build_async_http_client
-from ingest.index import iso_utc, to_document
-from ingest.lang import detect_language
-from ingest.metadata import not_future
-from ingest.models import (
-    Article,
-    ArticleFlag,
-    Decision,
-    Extracted,
-    FeedEntry,
-    FeedSource,
-    FeedState,
-    Mark,
-    Page,
-    QueuedEntry,
-    Source,
-)
+from ingest.index import to_document
+from ingest.models import Article, FeedEntry, FeedSource, FeedState, Mark, QueuedEntry
 from ingest.poll import poll_feed
+from ingest.report import Report
+from ingest.runtime import Runtime
 from ingest.schedule import after_failure, after_success, is_due
-from ingest.stores.base import (
-    ArticleSink,
-    DedupStore,
-    FeedStateStore,
-    HostLimiter,
-    PendingQueue,
-    RobotsCache,
-    StoryStore,
-)
 from ingest.urls import article_id, canonical_url, domain_of
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class Runtime:
-    """The ready clients one worker uses, built once by :func:`ingest.runtime.build_runtime`."""
-
-    settings: Settings
-    queue: PendingQueue
-    dedup: DedupStore
-    stories: StoryStore
-    sink: ArticleSink
-    http: httpx.Client
-    models: NerModels
-    feed_state: FeedStateStore | None = None
-    limiter: HostLimiter | None = None
-    robots: RobotsCache | None = None
-    stats: Any = None  # a RedisStats, when counters are kept for operators
-
-    def record(self, report: Report) -> None:
-        if self.stats is not None:
-            # The clock when the counts are written: what the pipeline view's hourly throughput shows.
-            self.stats.add(report.counts, report.feed_counts, at=datetime.now(UTC))
-
-
-@dataclass
-class Report:
-    """Counters of one run, named ``stage/outcome`` (for example ``fetch/http_4xx``)."""
-
-    counts: Counter[str] = field(default_factory=Counter)
-    feed_counts: Counter[str] = field(default_factory=Counter)
-    errors: list[str] = field(default_factory=list)
-    # the earliest and latest ``indexed_at`` of the documents this run wrote (None: it wrote none)
-    indexed_at_first: datetime | None = None
-    indexed_at_last: datetime | None = None
-
-    def count(self, name: str, n: int = 1, feed_id: str | None = None) -> None:
-        self.counts[name] += n
-        if feed_id is not None:
-            self.feed_counts[f"{feed_id}/{name}"] += n
-
-    def wrote_at(self, indexed_at: datetime) -> None:
-        self.indexed_at_first = min(filter(None, (self.indexed_at_first, indexed_at)))
-        self.indexed_at_last = max(filter(None, (self.indexed_at_last, indexed_at)))
-
-    def merge(self, other: Report) -> None:
-        self.counts.update(other.counts)
-        self.feed_counts.update(other.feed_counts)
-        self.errors.extend(other.errors)
-        for at in (other.indexed_at_first, other.indexed_at_last):
-            if at is not None:
-                self.wrote_at(at)
-
-    def as_dict(self) -> dict[str, Any]:
-        found: dict[str, Any] = {"counts": dict(sorted(self.counts.items())), "errors": self.errors[:50]}
-        if self.indexed_at_first is not None and self.indexed_at_last is not None:
-            found["indexed_at_first"] = iso_utc(self.indexed_at_first)
-            found["indexed_at_last"] = iso_utc(self.indexed_at_last)
-        return found
 
 
 # ---------------------------------------------------------------- poll
@@ -215,11 +135,6 @@ async def _poll_one(
 # ---------------------------------------------------------------- process
 
 
-# Counter names (``dedup/<name>``) of the story store's decisions; docs/operations.md lists them.
-_ASSIGNED = {"new": "new_story", "story": "same_story", "duplicate": "near_duplicate", "updated": "updated",
-             "again": "assigned_before"}
-
-
 @dataclass
 class _Candidate:
     item: QueuedEntry
@@ -238,7 +153,7 @@ def process_batch(rt: Runtime, consumer: str, now: datetime) -> tuple[int, Repor
     report = Report()
     items = rt.queue.read_batch(consumer, settings.batch_size)
     candidates: list[_Candidate] = []
-    in_batch: dict[str, str] = {}  # content hash → article id, for copies arriving in the same batch
+    step = DedupStep(rt.dedup, rt.stories, rt.settings.dedup, now)
     checked = int(now.timestamp())  # when this batch's URLs are fetched, for their marks
     done: list[str] = []
     for item in items:
@@ -270,37 +185,25 @@ def process_batch(rt: Runtime, consumer: str, now: datetime) -> tuple[int, Repor
             _dead_letter(rt, report, item, e.reason, str(e), stage="fetch")
             continue
         try:
-            article = _extract(rt, report, entry, page, now)
+            article, outcomes = article_from_page(entry, page, now, settings)
         except PermanentError as e:
             rt.dedup.release(doc_id, consumer)
             _dead_letter(rt, report, item, e.reason, str(e), stage="extract")
             continue
+        for outcome in outcomes:
+            report.count(outcome, feed_id=entry.feed_id)
         if article.article_id != doc_id:
             (mark,) = rt.dedup.marks([article.article_id], now)
-        text_hash = article.content_hash
-        decision = decide(article.article_id, text_hash, mark, rt.dedup.owner_of(text_hash, now))
-        if decision.kind == "new" and in_batch.get(text_hash, article.article_id) != article.article_id:
-            decision = Decision("duplicate", story_id=in_batch[text_hash], duplicate_of=in_batch[text_hash])
-        if decision.kind in ("unchanged", "duplicate"):
-            # The feed's URL is remembered with the entry's date, so that a re-poll does not queue it again.
-            own = mark if decision.kind == "unchanged" and doc_id == article.article_id else None
-            seen = Mark(text_key(text_hash), stamp, checked)
-            rt.dedup.remember(doc_id, replace(own, stamp=stamp, checked_at=checked) if own else seen, now)
-            report.count("process/already_indexed" if decision.kind == "unchanged" else "dedup/duplicate_text",
-                         feed_id=entry.feed_id)
+        verdict = step.check(DedupItem(article.article_id, article.text, article.language, article.content_hash,
+                                       mark, doc_id, stamp), checked)
+        report.count(verdict.counter, feed_id=entry.feed_id)
+        if verdict.assignment is None:
+            rt.dedup.remember(doc_id, verdict.mark, now)
             done.append(item.message_id)
             continue
-        in_batch[text_hash] = article.article_id
-        # Near-verbatim copies and stories: decided and kept in one atomic step, so a copy later in this batch
-        # or in another worker's sees this article. An updated text keeps the article's story.
-        assigned = assign_story(article.article_id, article.text, article.language, decision, rt.stories,
-                                rt.settings.dedup, now)
-        # An update counts as one even when its signature is the one kept before (the store says "again").
-        outcome = "updated" if decision.kind == "updated" else _ASSIGNED[assigned.kind]
-        report.count(f"dedup/{outcome}", feed_id=entry.feed_id)
-        article = article.model_copy(update={"story_id": assigned.story_id, "duplicate_of": assigned.duplicate_of})
-        mark = Mark(text_key(text_hash), stamp, checked, assigned.story_id)
-        candidates.append(_Candidate(item, doc_id, article, mark))
+        article = article.model_copy(update={"story_id": verdict.assignment.story_id,
+                                             "duplicate_of": verdict.assignment.duplicate_of})
+        candidates.append(_Candidate(item, doc_id, article, verdict.mark))
     rt.queue.ack(done)
     if candidates:
         try:
@@ -324,101 +227,6 @@ def process_pending(rt: Runtime, consumer: str, now: datetime, max_batches: int 
         if read == 0:
             break
     return report
-
-
-def build_article(entry: FeedEntry, extracted: Extracted, fetched_at: datetime) -> Article:
-    """The article record from what the feed said and what the page holds (the page wins)."""
-    published, source = extracted.published_at, extracted.published_source
-    if published is None and not_future(entry.published_at, fetched_at):
-        published, source = entry.published_at, "feed"
-    return Article(
-        article_id=article_id(extracted.canonical_url),
-        url=entry.url,
-        canonical_url=extracted.canonical_url,
-        source=Source(feed_id=entry.feed_id, name=entry.feed_name, domain=domain_of(extracted.canonical_url)),
-        title=extracted.title or entry.title,
-        text=extracted.text,
-        summary=extracted.summary or entry.summary,
-        authors=extracted.authors,
-        language=extracted.language or entry.language,
-        language_declared=extracted.language_declared,
-        language_detected=extracted.language_detected,
-        published_at=published,
-        published_source=source,
-        modified_at=extracted.modified_at or feed_modified(entry, published, fetched_at),
-        fetched_at=fetched_at,
-        site_name=extracted.site_name,
-        tags=tuple(dict.fromkeys((*extracted.tags, *entry.tags))),
-        image_url=extracted.image_url,
-        flags=("paywalled",) if extracted.paywalled else (),
-        content_hash=content_hash(extracted.text),
-    )
-
-
-def feed_modified(entry: FeedEntry, published: datetime | None, fetched_at: datetime) -> datetime | None:
-    """The feed's date of the entry's last change, when it is later than the publication date and not future
-    (Atom requires <updated> even for an entry never changed: then it equals the publication date)."""
-    updated = entry.updated_at
-    if updated is None or not not_future(updated, fetched_at):
-        return None
-    return updated if published is None or updated > published else None
-
-
-def article_from_feed(entry: FeedEntry, fetched_at: datetime, flag: ArticleFlag) -> Article:
-    """The article as the feed tells it (title, and the summary as its text), for a page with no usable text;
-    ``flag`` says why. ``PermanentError`` with the flag as reason when the feed gives no text either."""
-    text = feed_text(entry)
-    if not text:
-        raise PermanentError(flag, entry.url, "the page has no usable text and the feed entry none either")
-    canonical = canonical_url(entry.url)
-    dated = not_future(entry.published_at, fetched_at)
-    detected = detect_language(text)
-    return Article(
-        article_id=article_id(canonical),
-        url=entry.url,
-        canonical_url=canonical,
-        source=Source(feed_id=entry.feed_id, name=entry.feed_name, domain=domain_of(canonical)),
-        title=entry.title,
-        text=text,
-        summary=entry.summary,
-        language=entry.language or detected,
-        language_detected=detected,
-        published_at=entry.published_at if dated else None,
-        published_source="feed" if dated else None,
-        modified_at=feed_modified(entry, entry.published_at if dated else None, fetched_at),
-        fetched_at=fetched_at,
-        tags=entry.tags,
-        text_source="feed",
-        flags=(flag,),
-        content_hash=content_hash(text),
-    )
-
-
-def _extract(rt: Runtime, report: Report, entry: FeedEntry, page: Page, now: datetime) -> Article:
-    """The article of a fetched page; the feed's title and summary stand in for a page whose text is empty, too
-    short or a paywall stub (counted, flagged on the document). ``PermanentError`` when neither has text."""
-    settings = rt.settings.pipeline
-    try:
-        extracted = extract_article(page.body, page.final_url, settings.min_text_chars, encoding=page.encoding,
-                                    now=now)
-    except PermanentError as e:
-        if e.reason not in ("extraction_empty", "too_short"):
-            raise
-        flag: ArticleFlag = "extraction_empty" if e.reason == "extraction_empty" else "too_short"
-        article = article_from_feed(entry, now, flag)
-        report.count(f"extract/{e.reason}", feed_id=entry.feed_id)
-        report.count("extract/feed_fallback", feed_id=entry.feed_id)
-        return article
-    article = build_article(entry, extracted, now)
-    if extracted.paywalled:
-        report.count("extract/paywalled", feed_id=entry.feed_id)
-        stand_in = feed_text(entry)
-        if len(extracted.text) < settings.paywall_stub_chars and len(stand_in) > len(extracted.text):
-            report.count("extract/feed_fallback", feed_id=entry.feed_id)
-            article = article.model_copy(
-                update={"text": stand_in, "text_source": "feed", "content_hash": content_hash(stand_in)}
-            )
-    return article
 
 
 def _enrich_and_index(rt: Runtime, report: Report, candidates: list[_Candidate], now: datetime, consumer: str) -> None:

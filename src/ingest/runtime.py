@@ -1,11 +1,29 @@
-"""Builds the clients and stores of one worker from settings: the only place they are constructed."""
+"""The clients and stores one worker uses: built from settings in one place (:func:`build_runtime`), closed in
+one place (:meth:`Runtime.close`, or ``with build_runtime(settings) as rt``)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+
+import httpx
 
 from ingest.config import Settings
 from ingest.enrich import NerModels
 from ingest.http import build_http_client
-from ingest.pipeline import Runtime
+from ingest.report import Report
+from ingest.stores.base import (
+    ArticleSink,
+    DedupStore,
+    FeedStateStore,
+    HostLimiter,
+    PendingQueue,
+    RobotsCache,
+    StatsSink,
+    StoryStore,
+)
 from ingest.stores.elasticsearch import ElasticsearchSink, build_es_client, check_search_server
 from ingest.stores.redis import (
     RedisDedupStore,
@@ -19,6 +37,44 @@ from ingest.stores.redis import (
 )
 
 
+@dataclass
+class Runtime:
+    """The ready clients one worker uses, built once by :func:`build_runtime`."""
+
+    settings: Settings
+    queue: PendingQueue
+    dedup: DedupStore
+    stories: StoryStore
+    sink: ArticleSink
+    http: httpx.Client
+    models: NerModels
+    feed_state: FeedStateStore | None = None
+    limiter: HostLimiter | None = None
+    robots: RobotsCache | None = None
+    stats: StatsSink | None = None  # when counters are kept for operators
+    # what close() closes, in order (the HTTP client, the Redis and search clients)
+    closers: list[Callable[[], object]] = field(default_factory=list, repr=False)
+
+    def record(self, report: Report) -> None:
+        if self.stats is not None:
+            # The clock when the counts are written: what the pipeline view's hourly throughput shows.
+            self.stats.add(report.counts, report.feed_counts, at=datetime.now(UTC))
+
+    def close(self) -> None:
+        """Close every client the runtime opened (idempotent)."""
+        closers, self.closers = self.closers, []
+        for close in closers:
+            close()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
+
 def build_runtime(settings: Settings, models: NerModels | None = None, search: bool = True) -> Runtime:
     """Connect to Redis and the search server (failing fast with a clear error) and wire the stores.
 
@@ -29,6 +85,7 @@ def build_runtime(settings: Settings, models: NerModels | None = None, search: b
     if search:
         check_search_server(es, ", ".join(settings.elasticsearch.hosts))
     prefix = settings.redis.prefix
+    http = build_http_client(settings.http)
     return Runtime(
         settings=settings,
         queue=RedisPendingQueue.for_settings(redis_client, settings),
@@ -36,7 +93,7 @@ def build_runtime(settings: Settings, models: NerModels | None = None, search: b
         stories=RedisStoryStore(redis_client, prefix, settings.dedup),
         feed_state=RedisFeedStateStore(redis_client, prefix),
         sink=ElasticsearchSink(es, settings.elasticsearch),
-        http=build_http_client(settings.http),
+        http=http,
         models=models or NerModels(settings.nlp),
         stats=RedisStats(redis_client, prefix),
         limiter=RedisHostLimiter(
@@ -44,6 +101,7 @@ def build_runtime(settings: Settings, models: NerModels | None = None, search: b
             hold_seconds=settings.http.total_timeout + settings.http.connect_timeout,
         ),
         robots=RedisRobotsCache(redis_client, prefix, settings.http.robots_cache_hours * 3600),
+        closers=[http.close, es.close, redis_client.close],
     )
 
 

@@ -9,9 +9,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ingest.config import Settings
+from ingest.dates import iso_utc
 from ingest.feeds import load_feeds
 from ingest.health import feed_rows, summarise_feeds
-from ingest.index import iso_utc
 from ingest.models import FeedSource
 
 if TYPE_CHECKING:

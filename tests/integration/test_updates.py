@@ -15,8 +15,8 @@ from ingest.config import DedupSettings, Settings
 from ingest.dedup import ClusterInput, cluster, signature
 from ingest.fixture_server import FixtureServer
 from ingest.models import FeedSource, Mark
-from ingest.pipeline import Runtime, poll_feeds, process_pending
-from ingest.runtime import build_runtime
+from ingest.pipeline import poll_feeds, process_pending
+from ingest.runtime import Runtime, build_runtime
 from ingest.stores.elasticsearch import build_es_client
 from ingest.stores.redis import RedisDedupStore, RedisStoryStore
 

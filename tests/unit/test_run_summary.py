@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from ingest.airflow.tasks import summarise_process
-from ingest.index import iso_utc
-from ingest.pipeline import Report
+from ingest.dates import iso_utc
+from ingest.report import Report
 
 T0 = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
 

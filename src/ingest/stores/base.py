@@ -78,6 +78,13 @@ class HostLimiter(Protocol):
         ...
 
 
+class StatsSink(Protocol):
+    """The operators' counters: ``stage/outcome`` totals, per feed and per hour."""
+
+    def add(self, counts: Mapping[str, int], feed_counts: Mapping[str, int] | None = None,
+            at: datetime | None = None) -> None: ...
+
+
 class RobotsCache(Protocol):
     """robots.txt bodies per origin (``scheme://host:port``); ``""`` records that a site has none."""
 
