@@ -1,0 +1,13 @@
+-- The granted request got its answer (or failed): the next one may start `interval` from now.
+-- (host_acquire.lua explains the keys.)
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then
+  return 0
+end
+redis.call('DEL', KEYS[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local next_ms = now + tonumber(ARGV[2])
+if next_ms > tonumber(redis.call('GET', KEYS[1]) or '0') then
+  redis.call('SET', KEYS[1], next_ms, 'PX', tonumber(ARGV[2]) + 1000)
+end
+return 1

@@ -1,0 +1,86 @@
+"""Every Redis key name the pipeline uses, in one place, and the client factory.
+
+Keys are ``<prefix>:<kind>:<id>``; the keys of one article carry its id in braces so that a Redis Cluster keeps
+them in one hash slot. The dedup state is kept in hashes by bucket instead (a key per article would cost more
+than what it holds): the exact level's by generation, the story store's by day, all of the latter under one
+hash tag so that its script sees them together.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from importlib import resources
+
+import redis
+
+from ingest.errors import ServiceUnavailableError
+
+
+def build_redis_client(url: str) -> redis.Redis:
+    """A client that fails fast with a clear error when the server is not there."""
+    client = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=3, socket_timeout=30)
+    try:
+        client.ping()
+    except redis.ConnectionError as e:
+        raise ServiceUnavailableError(
+            "Redis", url, "start it (`ingest services start` for the embedded one) or set INGEST_REDIS__URL"
+        ) from e
+    return client
+
+
+def delete_namespace(client: redis.Redis, prefix: str) -> None:
+    """Delete every key under ``prefix:`` (a throwaway namespace: ``ingest cluster``, evaluations, tests)."""
+    batch = list(client.scan_iter(f"{prefix}:*", count=1000))
+    while batch:
+        client.delete(*batch[:1000])
+        batch = batch[1000:]
+
+
+def load_script(name: str) -> str:
+    """The text of one of the Lua scripts kept beside this module."""
+    return resources.files("ingest.stores.redis").joinpath(name).read_text(encoding="utf-8")
+
+
+class Keys:
+    """Every Redis key name the pipeline uses, in one place."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.pending = f"{prefix}:stream:pending"
+        self.dead = f"{prefix}:stream:dead"
+        self.attempts = f"{prefix}:attempts"
+        self.stats = f"{prefix}:stats"
+        self.feed_stats = f"{prefix}:feedstats"
+        # Near-duplicate and story state (stories.lua names the keys under it; one hash tag, one slot). "v2":
+        # records by day; the first layout's keys (records by number) are not read, they expire in a week.
+        self.stories = f"{prefix}:{{stories}}:v2"
+
+    def stats_hour(self, at: datetime) -> str:
+        return f"{self.prefix}:stats:hour:{at.astimezone(UTC):%Y%m%d%H}"
+
+    def feed(self, feed_id: str) -> str:
+        return f"{self.prefix}:feed:{{{feed_id}}}"
+
+    def marks(self, generation: int, bucket: int) -> str:
+        return f"{self.prefix}:seen:{generation}:{bucket}"
+
+    def texts(self, generation: int, bucket: int) -> str:
+        return f"{self.prefix}:text:{generation}:{bucket}"
+
+    def claim(self, article_id: str) -> str:
+        return f"{self.prefix}:claim:{{{article_id}}}"
+
+    def queued(self, article_id: str) -> str:
+        return f"{self.prefix}:queued:{{{article_id}}}"
+
+    def host_next(self, host: str) -> str:
+        return f"{self.prefix}:host:{{{host}}}:next"
+
+    def host_holder(self, host: str) -> str:
+        return f"{self.prefix}:host:{{{host}}}:holder"
+
+    def host_inflight(self, host: str) -> str:
+        return f"{self.prefix}:host:{{{host}}}:inflight"
+
+    def robots(self, origin: str) -> str:
+        return f"{self.prefix}:robots:{origin}"

@@ -1,0 +1,73 @@
+"""Per-feed poll state and the counters operators read."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import redis
+
+from ingest.models import FeedState
+from ingest.stores.redis.keys import Keys
+
+# The hourly counters (throughput in the pipeline view) are kept a week.
+HOURLY_DAYS = 8
+
+
+class RedisFeedStateStore:
+    """Per-feed poll state (validators, body hash, schedule and health) as one JSON value per feed."""
+
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self.client = client
+        self.keys = Keys(prefix)
+
+    def get(self, feed_id: str) -> FeedState:
+        raw: Any = self.client.get(self.keys.feed(feed_id))
+        return FeedState.model_validate_json(raw) if raw else FeedState()
+
+    def put(self, feed_id: str, state: FeedState) -> None:
+        self.client.set(self.keys.feed(feed_id), state.model_dump_json(exclude_defaults=True))
+
+
+class RedisStats:
+    """Counters operators read (``ingest status``, the Airflow plugin): ``stage/reason`` → count."""
+
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self.client = client
+        self.keys = Keys(prefix)
+
+    def add(self, counts: Mapping[str, int], feed_counts: Mapping[str, int] | None = None,
+            at: datetime | None = None) -> None:
+        """Add to the running totals, and to the counters of the hour ``at`` falls in (kept HOURLY_DAYS)."""
+        pipe = self.client.pipeline()
+        hour = self.keys.stats_hour(at) if at is not None else None
+        for name, value in counts.items():
+            if value:
+                pipe.hincrby(self.keys.stats, name, value)
+                if hour:
+                    pipe.hincrby(hour, name, value)
+        if hour:
+            pipe.expire(hour, HOURLY_DAYS * 86400)
+        for name, value in (feed_counts or {}).items():
+            if value:
+                pipe.hincrby(self.keys.feed_stats, name, value)
+        pipe.execute()
+
+    def hourly(self, now: datetime, hours: int = 24) -> list[tuple[datetime, dict[str, int]]]:
+        """The counters of each of the last ``hours`` hours, the current one included, oldest first."""
+        current = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        starts = [current - timedelta(hours=n) for n in range(hours - 1, -1, -1)]
+        pipe = self.client.pipeline(transaction=False)
+        for start in starts:
+            pipe.hgetall(self.keys.stats_hour(start))
+        return [(start, {str(k): int(v) for k, v in raw.items()})
+                for start, raw in zip(starts, pipe.execute(), strict=True)]
+
+    def read(self) -> dict[str, int]:
+        raw: Any = self.client.hgetall(self.keys.stats)
+        return {str(k): int(v) for k, v in raw.items()}
+
+    def read_feeds(self) -> dict[str, int]:
+        raw: Any = self.client.hgetall(self.keys.feed_stats)
+        return {str(k): int(v) for k, v in raw.items()}
