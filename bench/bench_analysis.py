@@ -29,7 +29,8 @@ from typing import Any
 from elasticsearch import Elasticsearch, helpers
 
 from ingest.config import ElasticsearchSettings
-from ingest.index import ANALYSED_FIELDS, ANALYSED_LANGUAGES, index_template, language_fields
+from ingest.index import ANALYSED_FIELDS, ANALYSED_LANGUAGES, language_fields
+from ingest.search_index.template import index_template
 from ingest.services import search_server
 from ingest.stores.elasticsearch import build_es_client
 

@@ -37,8 +37,9 @@ from elasticsearch import Elasticsearch, helpers
 from ingest.config import ElasticsearchSettings
 from ingest.errors import PermanentError
 from ingest.extract import build_article, extract_article
-from ingest.index import index_names, to_document
+from ingest.index import to_document
 from ingest.models import FeedEntry
+from ingest.search_index.template import index_names
 from ingest.services import search_server
 from ingest.stores.elasticsearch import ElasticsearchSink, build_es_client
 

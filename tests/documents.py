@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from ingest.index import index_template
 from ingest.models import Article, Enrichment, Entity, GeoPoint, Mention, Place, Source
+from ingest.search_index.template import index_template
 
 INDEXED_AT = datetime(2025, 7, 1, 13, 0, tzinfo=UTC)
 

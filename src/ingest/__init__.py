@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
 
     from ingest.config import Settings
-    from ingest.query import SearchResult
+    from ingest.search_index.query import SearchResult
 
 __all__ = ["__version__", "search"]
 __version__ = "0.1.0"
@@ -46,7 +46,7 @@ def search(
     as it is. Unknown facet or filter names raise ``ingest.errors.ConfigError``."""
     # Imported here so that ``import ingest`` stays light (the search client takes seconds to import).
     from ingest.config import load_settings
-    from ingest.query import parse_filters, search_articles
+    from ingest.search_index.query import parse_filters, search_articles
     from ingest.stores.elasticsearch import build_es_client
 
     settings = settings or load_settings()

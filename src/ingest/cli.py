@@ -113,7 +113,7 @@ def run_pipeline(settings: Settings, feeds_path: Path) -> dict[str, Any]:
 
 
 def cmd_index_setup(args: argparse.Namespace) -> int:
-    from ingest.index import index_template, template_fingerprint
+    from ingest.search_index.template import index_template, template_fingerprint
     from ingest.stores.elasticsearch import ElasticsearchSink, build_es_client, check_search_server, read_index_state
 
     settings = resolve_settings()
@@ -133,8 +133,8 @@ def cmd_index_setup(args: argparse.Namespace) -> int:
 
 
 def cmd_index_migrate(args: argparse.Namespace) -> int:
+    from ingest.search_index.migrate import describe_plan, migrate_index
     from ingest.stores.elasticsearch import build_es_client, check_search_server
-    from ingest.stores.migrate import describe_plan, migrate_index
 
     settings = resolve_settings()
     hosts = ", ".join(settings.elasticsearch.hosts)
@@ -160,14 +160,14 @@ def cmd_index_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_index_schema(args: argparse.Namespace) -> int:
-    from ingest.contract import document_schema
+    from ingest.search_index.contract import document_schema
 
     print(json.dumps(document_schema(), indent=2, ensure_ascii=False))
     return 0
 
 
 def cmd_kibana(args: argparse.Namespace) -> int:
-    from ingest.kibana import build_kibana_client, dashboard_url, setup_kibana
+    from ingest.search_index.kibana import build_kibana_client, dashboard_url, setup_kibana
 
     settings = load_settings()
     overrides = {"url": args.url, "space": args.space}
@@ -282,7 +282,7 @@ def _feeds_status(settings: Settings, feeds: Sequence[FeedSource], as_json: bool
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from ingest.query import parse_filters, search_articles
+    from ingest.search_index.query import parse_filters, search_articles
     from ingest.stores.elasticsearch import build_es_client, check_search_server
 
     settings = resolve_settings()
@@ -409,7 +409,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from ingest.query import search_articles
+    from ingest.search_index.query import search_articles
     from ingest.services import DEMO_ROOT, EmbeddedServices
     from ingest.stores.elasticsearch import build_es_client
 

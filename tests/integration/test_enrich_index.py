@@ -9,7 +9,7 @@ from ingest.config import ElasticsearchSettings, NlpSettings
 from ingest.enrich import ENRICHMENT_VERSION, NerModels, enrich_articles
 from ingest.index import to_document
 from ingest.models import Article, Source
-from ingest.query import parse_filters, search_articles
+from ingest.search_index.query import parse_filters, search_articles
 from ingest.stores.elasticsearch import ElasticsearchSink, build_es_client
 from tests.conftest import shared_fixtures
 

@@ -10,7 +10,9 @@ from elasticsearch import Elasticsearch
 
 from ingest.config import ElasticsearchSettings, Settings
 from ingest.errors import ConfigError
-from ingest.index import (
+from ingest.index import to_document
+from ingest.search_index.migrate import CopyCounts, MigrationError, migrate_index
+from ingest.search_index.template import (
     IndexState,
     MigrationStep,
     index_name,
@@ -18,7 +20,6 @@ from ingest.index import (
     parse_index_state,
     plan_migration,
     template_fingerprint,
-    to_document,
 )
 from ingest.stores.elasticsearch import (
     ElasticsearchSink,
@@ -27,7 +28,6 @@ from ingest.stores.elasticsearch import (
     install_template,
     read_index_state,
 )
-from ingest.stores.migrate import CopyCounts, MigrationError, migrate_index
 from tests.documents import INDEXED_AT, sample_article
 from tests.integration.test_cli import run, settings_env
 

@@ -19,8 +19,8 @@ from ingest.config import Settings
 from ingest.errors import ConfigError
 from ingest.index import to_document
 from ingest.pipeline import poll_feeds, process_pending
-from ingest.query import SearchResult, search_articles
 from ingest.runtime import build_runtime
+from ingest.search_index.query import SearchResult, search_articles
 from ingest.stores.elasticsearch import ElasticsearchSink, build_es_client, chunks
 from tests.conftest import demo_feeds, shared_fixtures
 from tests.documents import INDEXED_AT, sample_article

@@ -18,8 +18,8 @@ from ingest.errors import ServiceUnavailableError
 from ingest.fixture_server import FixtureServer
 from ingest.models import FeedSource
 from ingest.pipeline import poll_feeds, process_pending, shard_feeds
-from ingest.query import search_articles
 from ingest.runtime import build_runtime
+from ingest.search_index.query import search_articles
 from ingest.stores.elasticsearch import ElasticsearchSink, build_es_client
 from ingest.stores.redis import RedisPendingQueue
 from tests.conftest import demo_feeds

@@ -21,7 +21,7 @@ from ingest.dedup_quality import (
 from ingest.index import to_document
 from ingest.models import Article, Source
 from ingest.quality import fundus_pages
-from ingest.query import parse_filters, search_articles
+from ingest.search_index.query import parse_filters, search_articles
 from ingest.stores.elasticsearch import ElasticsearchSink, build_es_client
 from ingest.stores.redis import RedisDedupStore, RedisStoryStore
 from tests.conftest import shared_fixtures

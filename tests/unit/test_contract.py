@@ -18,17 +18,11 @@ from pydantic import BaseModel
 from tests.documents import INDEXED_AT, check_against_mapping, mapping_properties, sample_article
 
 from ingest.cli import main
-from ingest.contract import document_schema
 from ingest.enrich import ENRICHMENT_VERSION
-from ingest.index import (
-    ANALYSED_FIELDS,
-    ANALYSED_LANGUAGES,
-    FACET_FIELDS,
-    SCHEMA_VERSION,
-    index_template,
-    to_document,
-)
+from ingest.index import ANALYSED_FIELDS, ANALYSED_LANGUAGES, FACET_FIELDS, SCHEMA_VERSION, to_document
 from ingest.models import Article, Enrichment, Entity, EntityLabel, GeoPoint, Place, Source
+from ingest.search_index.contract import document_schema
+from ingest.search_index.template import index_template
 
 CONTRACT = Path(__file__).resolve().parents[2] / "docs" / "data-contract.md"
 # The one place the code's schema version comes from: what to_document writes unless an operator overrides it.

@@ -12,8 +12,9 @@ from tests.conftest import shared_fixtures
 from tests.documents import INDEXED_AT, check_against_mapping, mapping_properties, sample_article
 
 from ingest.enrich import merge_mentions
-from ingest.index import index_names, index_template, to_document
+from ingest.index import to_document
 from ingest.models import Article, EntityLabel, Mention
+from ingest.search_index.template import index_names, index_template
 
 
 def test_facets_come_from_entity_labels() -> None:

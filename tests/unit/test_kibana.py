@@ -22,8 +22,7 @@ import pytest
 from ingest.cli import main
 from ingest.config import ElasticsearchSettings, KibanaSettings
 from ingest.errors import ConfigError
-from ingest.index import index_names, index_template
-from ingest.kibana import (
+from ingest.search_index.kibana import (
     DASHBOARD_ID,
     DATA_VIEW_ID,
     auth_headers,
@@ -32,6 +31,7 @@ from ingest.kibana import (
     parse_import_answer,
     saved_objects_for,
 )
+from ingest.search_index.template import index_names, index_template
 from ingest.services import free_port
 
 OBJECTS = load_saved_objects()

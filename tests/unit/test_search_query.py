@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from ingest.errors import ConfigError
-from ingest.index import index_template
-from ingest.query import FACETS, build_query, parse_filters
+from ingest.search_index.query import FACETS, build_query, parse_filters
+from ingest.search_index.template import index_template
 
 
 def _mapping_field(path: str) -> dict[str, Any]:

@@ -12,8 +12,15 @@ from elasticsearch import ApiError, BadRequestError, Elasticsearch, TransportErr
 
 from ingest.config import ElasticsearchSettings
 from ingest.errors import ConfigError, ServiceUnavailableError
-from ingest.index import IndexState, index_names, index_pattern, index_template, parse_index_state, stamp_template
 from ingest.models import ItemOutcome
+from ingest.search_index.template import (
+    IndexState,
+    index_names,
+    index_pattern,
+    index_template,
+    parse_index_state,
+    stamp_template,
+)
 
 logger = logging.getLogger(__name__)
 

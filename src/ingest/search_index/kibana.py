@@ -1,6 +1,6 @@
 """Kibana: the data view, saved search and dashboard kept in the repo, installed by ``ingest kibana setup``.
 
-The saved objects live in ``kibana/saved_objects.ndjson`` (package data), in the format Kibana's export writes.
+The saved objects live in ``saved_objects/kibana.ndjson`` (package data), in the format Kibana's export writes.
 Loading them and fitting them to the index prefix is pure; the one request, a multipart upload to the
 saved-objects import API with ``overwrite=true``, goes through an ``httpx.Client`` the caller passes in. The
 objects have fixed ids, so a second import replaces them instead of adding copies.
@@ -22,8 +22,8 @@ import httpx
 
 from ingest.config import KibanaSettings
 from ingest.errors import ConfigError, IngestError, ServiceUnavailableError
-from ingest.index import index_names
 from ingest.jsonl import json_objects
+from ingest.search_index.template import index_names
 
 __all__ = [
     "DASHBOARD_ID",
@@ -46,7 +46,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SAVED_OBJECTS = "kibana/saved_objects.ndjson"
+SAVED_OBJECTS = "saved_objects/kibana.ndjson"
 DATA_VIEW_ID = "ingest-news-data-view"
 DASHBOARD_ID = "ingest-news-dashboard"
 # Kibana checks the extension of the uploaded file's name.
@@ -82,7 +82,7 @@ def parse_ndjson(text: str, source: str) -> list[dict[str, Any]]:
 
 def load_saved_objects() -> list[dict[str, Any]]:
     """The saved objects shipped with the package, as written in the file (data view over the alias ``news``)."""
-    text = resources.files("ingest").joinpath(SAVED_OBJECTS).read_text(encoding="utf-8")
+    text = resources.files("ingest.search_index").joinpath(SAVED_OBJECTS).read_text(encoding="utf-8")
     return parse_ndjson(text, SAVED_OBJECTS)
 
 

@@ -15,6 +15,6 @@ SCHEMA_FILE = "document.schema.json"
 
 def document_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of the document ``to_document`` writes."""
-    raw = resources.files("ingest").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
+    raw = resources.files("ingest.search_index").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
     schema: dict[str, Any] = json.loads(raw)
     return schema

@@ -19,7 +19,7 @@ from elasticsearch import ApiError, Elasticsearch, TransportError, helpers
 
 from ingest.config import ElasticsearchSettings
 from ingest.errors import ConfigError, IngestError, ServiceUnavailableError
-from ingest.index import (
+from ingest.search_index.template import (
     IndexState,
     MigrationPlan,
     MigrationStep,
@@ -128,7 +128,8 @@ def migrate_index(
                         f"{counts.failed} document(s) of {source} could not be copied into {target} "
                         f"({_describe_failures(counts)}); {_describe_counts(counts)}. The read alias "
                         f"{state.read_alias!r} stays on {source} and new documents go to {target}: make {target}'s "
-                        f"mapping accept them (fix src/ingest/index_template.json and PUT /{target}/_mapping with "
+                        "mapping accept them (fix src/ingest/search_index/index_template.json and "
+                        f"PUT /{target}/_mapping with "
                         "the missing fields), then run `ingest index migrate` again: it copies only what is missing"
                     )
             else:  # swap_read_alias: one request, so readers never see both indices or neither
