@@ -29,9 +29,9 @@ from typing import Any
 from elasticsearch import Elasticsearch, helpers
 
 from ingest.config import ElasticsearchSettings
+from ingest.embedded.services import search_server
 from ingest.index import ANALYSED_FIELDS, ANALYSED_LANGUAGES, language_fields
 from ingest.search_index.template import index_template
-from ingest.services import search_server
 from ingest.stores.elasticsearch import build_es_client
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -42,7 +42,7 @@ from eval_dedup import FIXTURES, fundus_originals, redis_client
 
 from ingest.config import DedupSettings
 from ingest.dedup import signature
-from ingest.dedup_quality import records_of, semeval_pairs
+from ingest.eval.dedup_sets import records_of, semeval_pairs
 from ingest.models import Mark, Signature
 from ingest.stores.redis import RedisDedupStore, RedisStoryStore
 

@@ -9,7 +9,7 @@ Corpus: the 55 fundus golden pages and the 13 French trafilatura evaluation page
   deduplicate=False)`` over the whole corpus, interleaved in the same run (one round = one pass of each, the
   order swapped every round; best of ``--repeat`` rounds per side) because this machine is shared and noisy.
   Target (issue): ours takes at most 1.2× trafilatura's time;
-- quality: ``ingest.quality.score`` of both extractors on each golden set, side by side (trafilatura's document
+- quality: ``ingest.eval.extraction.score`` of both extractors on each golden set, side by side (trafilatura's document
   mapped to the same fields: its title, text, ``split_authors(author)`` and the day of its date);
 - memory: each extractor in a fresh process (``--child``, this script re-invoked) runs over the corpus
   cyclically for ``--pages`` pages; every ``--every`` pages it runs ``gc.collect()`` and samples VmRSS
@@ -39,7 +39,7 @@ from typing import Any
 
 from ingest.dates import parse_iso_datetime
 from ingest.errors import PermanentError
-from ingest.quality import Fields, GoldPage, fields_of, fundus_pages, score, trafilatura_pages
+from ingest.eval.extraction import Fields, GoldPage, fields_of, fundus_pages, score, trafilatura_pages
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT.parent / "shared" / "fixtures"
@@ -271,7 +271,7 @@ def print_figures(r: dict[str, Any]) -> None:
     ratio = s["time_ratio_ours_over_trafilatura"]
     print(f"  time ratio ours/trafilatura = {ratio:.3f} (best), {s['median_time_ratio']:.3f} (median); "
           f"target <= {TARGET_RATIO}: {'met' if ratio <= TARGET_RATIO else 'NOT met'}")
-    print("quality (ingest.quality.score):")
+    print("quality (ingest.eval.extraction.score):")
     for name, by_kind in r["quality"].items():
         for kind, scores in by_kind.items():
             print(f"  {name:15} {kind:12} {scores}")

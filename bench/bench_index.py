@@ -35,12 +35,12 @@ from bench_pipeline import FIXTURES, load_pages
 from elasticsearch import Elasticsearch, helpers
 
 from ingest.config import ElasticsearchSettings
+from ingest.embedded.services import search_server
 from ingest.errors import PermanentError
 from ingest.extract import build_article, extract_article
 from ingest.index import to_document
 from ingest.models import FeedEntry
 from ingest.search_index.template import index_names
-from ingest.services import search_server
 from ingest.stores.elasticsearch import ElasticsearchSink, build_es_client
 
 FETCHED_AT = datetime(2025, 7, 1, 12, 0, tzinfo=UTC)

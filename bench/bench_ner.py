@@ -43,7 +43,7 @@ BATCH = 25
 
 
 def french_texts() -> list[str]:
-    from ingest.quality import fundus_pages
+    from ingest.eval.extraction import fundus_pages
 
     texts = [f"{p.title}\n\n{p.body}" for p in fundus_pages(FIXTURES / "pages" / "fundus") if p.lang == "fr"]
     texts.append((FIXTURES / "seed" / "izhevsk_drone_attack_fr.txt").read_text(encoding="utf-8"))

@@ -87,7 +87,7 @@ def bench_index(docs: int, repeat: int) -> dict[str, float]:
     from elasticsearch import helpers
 
     from ingest.config import ElasticsearchSettings
-    from ingest.services import free_port, spawn_search
+    from ingest.embedded.services import free_port, spawn_search
     from ingest.stores.elasticsearch import ElasticsearchSink, build_es_client
 
     port = free_port()

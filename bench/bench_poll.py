@@ -48,11 +48,11 @@ import httpx
 from feed_farm import NEW_PER_REQUEST, address_of, behaviour  # bench/ is on sys.path when run as a script
 
 from ingest.config import Settings, load_settings
+from ingest.embedded.services import free_port, spawn_redis
 from ingest.models import FeedSource
 from ingest.pipeline import poll_feeds
 from ingest.report import Report
 from ingest.runtime import Runtime, build_poll_runtime
-from ingest.services import free_port, spawn_redis
 
 BENCH_DIR = Path(__file__).resolve().parent
 

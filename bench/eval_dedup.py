@@ -33,7 +33,8 @@ import redis
 
 from ingest.config import DedupSettings
 from ingest.dedup import ClusterInput, ClusterResult, cluster
-from ingest.dedup_quality import (
+from ingest.embedded.services import free_port, spawn_redis
+from ingest.eval.dedup_sets import (
     Copy,
     best_threshold,
     make_copies,
@@ -42,8 +43,7 @@ from ingest.dedup_quality import (
     story_scores,
     tfidf_cosines,
 )
-from ingest.quality import fundus_pages
-from ingest.services import free_port, spawn_redis
+from ingest.eval.extraction import fundus_pages
 from ingest.stores.redis import RedisDedupStore, RedisStoryStore, delete_namespace
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"

@@ -6,7 +6,7 @@
   groups of the gold file right (name, label, surface forms), geo-coded places within 50 km of the gold point;
 - enp_FR (``shared/fixtures/ner/enp_FR.bnf.bio``, 1906 OCR press, PER/LOC/ORG in IO tags, 206k tokens): exact
   span + label micro P/R/F1 of ``analyse_texts`` (our pipeline) against ``nlp.pipe`` of the same model with all
-  its components (the plain model), on the same pseudo-documents (``ingest.ner_eval``). Target: our F1 is not
+  its components (the plain model), on the same pseudo-documents (``ingest.eval.ner``). Target: our F1 is not
   below the plain model's. ``--tokens`` limits the corpus (the CI test uses the first 20,000 tokens).
 
 The whole corpus takes about two minutes with fr_core_news_md. Figures, not pass/fail.
@@ -24,7 +24,7 @@ from typing import Any
 
 from ingest.config import NlpSettings
 from ingest.enrich import NerModels, _mentions, analyse_texts
-from ingest.ner_eval import Score, read_io_corpus, score
+from ingest.eval.ner import Score, read_io_corpus, score
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT.parent / "shared" / "fixtures"

@@ -33,7 +33,15 @@ import numpy as np
 
 from ingest.config import DedupSettings
 from ingest.dedup import cosine, signature
-from ingest.dedup_quality import Pair, PairScores, best_threshold, pair_scores, records_of, semeval_pairs, tfidf_cosines
+from ingest.eval.dedup_sets import (
+    Pair,
+    PairScores,
+    best_threshold,
+    pair_scores,
+    records_of,
+    semeval_pairs,
+    tfidf_cosines,
+)
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 Encoder = Callable[[list[str]], np.ndarray]

@@ -15,10 +15,10 @@ import redis
 import yaml
 
 from ingest.config import ElasticsearchSettings, Settings, load_settings
+from ingest.embedded.fixture_server import FixtureServer
+from ingest.embedded.services import DEMO_ROOT, free_port, spawn_redis, spawn_search
 from ingest.feeds import parse_feeds
-from ingest.fixture_server import FixtureServer
 from ingest.models import FeedSource
-from ingest.services import DEMO_ROOT, free_port, spawn_redis, spawn_search
 from ingest.stores.redis import delete_namespace
 
 TESTS = Path(__file__).resolve().parent

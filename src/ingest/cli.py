@@ -39,7 +39,7 @@ def resolve_settings() -> Settings:
     """Settings from the environment; when the demo's embedded services run and the environment does not
     name other servers, point at them so ``ingest search`` works after ``make demo``."""
     settings = load_settings()
-    from ingest.services import EmbeddedServices
+    from ingest.embedded.services import EmbeddedServices
 
     embedded = EmbeddedServices(settings.embedded)
     running = {s.name for s in embedded.running()}
@@ -385,7 +385,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
 
 def cmd_services(args: argparse.Namespace) -> int:
-    from ingest.services import EmbeddedServices
+    from ingest.embedded.services import EmbeddedServices
 
     embedded = EmbeddedServices(load_settings().embedded)
     if args.action == "start":
@@ -409,8 +409,8 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from ingest.embedded.services import DEMO_ROOT, EmbeddedServices
     from ingest.search_index.query import search_articles
-    from ingest.services import DEMO_ROOT, EmbeddedServices
     from ingest.stores.elasticsearch import build_es_client
 
     started = time.monotonic()

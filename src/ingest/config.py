@@ -86,7 +86,7 @@ class NlpSettings(BaseModel):
 
 
 class FeedSettings(BaseModel):
-    path: Path = PACKAGE_DIR / "demo_data" / "feeds.yaml"
+    path: Path = PACKAGE_DIR / "embedded" / "demo_data" / "feeds.yaml"
     shards: int = 4
     # Polled this often until the feed's publishing rate is known; then the interval adapts between the bounds.
     interval_minutes: int = 15

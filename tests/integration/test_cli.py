@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from ingest.config import Settings
-from ingest.services import free_port
+from ingest.embedded.services import free_port
 from tests.conftest import demo_feeds, shared_fixtures
 
 INGEST = [sys.executable, "-m", "ingest.cli"]
@@ -182,7 +182,7 @@ def test_errors_are_one_line_with_an_exit_code(
 def test_demo_twice_indexes_nothing_twice(tmp_path: Path) -> None:
     """`ingest demo` with its own ports: services start, stay up for `ingest search`, are reused, then stop."""
     feeds_port = free_port()
-    registry = (Path(__file__).resolve().parents[2] / "src/ingest/demo_data/feeds.yaml").read_text()
+    registry = (Path(__file__).resolve().parents[2] / "src/ingest/embedded/demo_data/feeds.yaml").read_text()
     feeds_file = tmp_path / "feeds.yaml"
     feeds_file.write_text(registry.replace("127.0.0.1:8765", f"127.0.0.1:{feeds_port}"))
     env = {

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from ingest.config import Settings
+from ingest.embedded.fixture_server import FixtureServer
 from ingest.errors import PermanentError
 from ingest.extract import extract_article
 from ingest.fetch import fetch_article
-from ingest.fixture_server import FixtureServer
 from ingest.http import build_http_client
 from ingest.models import FeedSource
 from ingest.pipeline import poll_feeds, process_pending

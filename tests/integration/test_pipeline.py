@@ -14,8 +14,8 @@ import redis
 import yaml
 
 from ingest.config import Settings
+from ingest.embedded.fixture_server import FixtureServer
 from ingest.errors import ServiceUnavailableError
-from ingest.fixture_server import FixtureServer
 from ingest.models import FeedSource
 from ingest.pipeline import poll_feeds, process_pending, shard_feeds
 from ingest.runtime import build_runtime

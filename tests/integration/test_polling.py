@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from ingest.config import Settings
-from ingest.fixture_server import FixtureServer, Request
+from ingest.embedded.fixture_server import FixtureServer, Request
 from ingest.models import FeedSource
 from ingest.pipeline import poll_feeds, process_pending
 from ingest.runtime import build_poll_runtime, build_runtime

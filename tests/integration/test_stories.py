@@ -10,17 +10,10 @@ import redis
 
 from ingest.config import DedupSettings, Settings
 from ingest.dedup import ClusterInput, cluster, signature
-from ingest.dedup_quality import (
-    best_threshold,
-    make_copies,
-    records_of,
-    semeval_pairs,
-    story_scores,
-    tfidf_cosines,
-)
+from ingest.eval.dedup_sets import best_threshold, make_copies, records_of, semeval_pairs, story_scores, tfidf_cosines
+from ingest.eval.extraction import fundus_pages
 from ingest.index import to_document
 from ingest.models import Article, Source
-from ingest.quality import fundus_pages
 from ingest.search_index.query import parse_filters, search_articles
 from ingest.stores.elasticsearch import ElasticsearchSink, build_es_client
 from ingest.stores.redis import RedisDedupStore, RedisStoryStore

@@ -13,7 +13,7 @@ from elasticsearch import Elasticsearch
 
 from ingest.config import DedupSettings, Settings
 from ingest.dedup import ClusterInput, cluster, signature
-from ingest.fixture_server import FixtureServer
+from ingest.embedded.fixture_server import FixtureServer
 from ingest.models import FeedSource, Mark
 from ingest.pipeline import poll_feeds, process_pending
 from ingest.runtime import Runtime, build_runtime

@@ -21,10 +21,10 @@ from ingest.dedup import (
     signature,
     text_key,
 )
-from ingest.dedup_quality import make_copies, paragraphs
+from ingest.embedded.services import DEMO_ROOT
+from ingest.eval.dedup_sets import make_copies, paragraphs
 from ingest.extract import extract_article
 from ingest.models import FeedEntry, Mark
-from ingest.services import DEMO_ROOT
 
 
 @pytest.fixture(scope="module")

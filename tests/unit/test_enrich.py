@@ -13,8 +13,8 @@ from tests.conftest import shared_fixtures
 
 from ingest.config import NlpSettings
 from ingest.enrich import ENRICHMENT_VERSION, NerModels, analyse_texts, enrich_articles, find_entities
+from ingest.eval.ner import read_io_corpus, score
 from ingest.models import Article, Source
-from ingest.ner_eval import read_io_corpus, score
 
 if TYPE_CHECKING:
     from spacy.language import Language

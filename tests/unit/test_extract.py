@@ -11,11 +11,20 @@ from datetime import UTC, date, datetime
 import pytest
 from tests.conftest import shared_fixtures
 
+from ingest.embedded.services import DEMO_ROOT
 from ingest.errors import PermanentError
+from ingest.eval.extraction import (
+    Fields,
+    GoldPage,
+    Scores,
+    fields_of,
+    fundus_pages,
+    score,
+    token_f1,
+    trafilatura_pages,
+)
 from ingest.extract import extract_article, split_authors
 from ingest.models import Extracted
-from ingest.quality import Fields, GoldPage, Scores, fields_of, fundus_pages, score, token_f1, trafilatura_pages
-from ingest.services import DEMO_ROOT
 
 PAGES = shared_fixtures() / "pages"
 

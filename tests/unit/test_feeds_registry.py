@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from ingest.embedded.services import DEMO_ROOT
 from ingest.errors import ConfigError
 from ingest.feeds import load_feeds, parse_feeds
 from ingest.models import FeedSource
-from ingest.services import DEMO_ROOT
 
 GOOD_ROW = """\
   - id: lemonde-international

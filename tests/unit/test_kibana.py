@@ -21,6 +21,7 @@ import pytest
 
 from ingest.cli import main
 from ingest.config import ElasticsearchSettings, KibanaSettings
+from ingest.embedded.services import free_port
 from ingest.errors import ConfigError
 from ingest.search_index.kibana import (
     DASHBOARD_ID,
@@ -32,7 +33,6 @@ from ingest.search_index.kibana import (
     saved_objects_for,
 )
 from ingest.search_index.template import index_names, index_template
-from ingest.services import free_port
 
 OBJECTS = load_saved_objects()
 BY_KEY = {(o["type"], o["id"]): o for o in OBJECTS}

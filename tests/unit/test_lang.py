@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from tests.conftest import shared_fixtures
 
+from ingest.eval.extraction import fundus_pages
 from ingest.lang import detect_language, normalise_language
-from ingest.quality import fundus_pages
 
 
 def _fundus_bodies() -> list[tuple[str, str, str]]:

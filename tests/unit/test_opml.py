@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ingest.embedded.services import DEMO_ROOT
 from ingest.errors import ConfigError
 from ingest.feeds import dump_feeds, load_feeds, merge_feeds, parse_feeds, parse_opml, to_opml
 from ingest.models import FeedSource
-from ingest.services import DEMO_ROOT
 
 OPML = b"""<?xml version="1.0" encoding="UTF-8"?>
 <opml version="1.0">

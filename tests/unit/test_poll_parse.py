@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from tests.conftest import shared_fixtures
 
+from ingest.embedded.services import DEMO_ROOT
 from ingest.errors import PermanentError
 from ingest.models import FeedSource
 from ingest.poll import parse_feed
-from ingest.services import DEMO_ROOT
 
 FEEDS = shared_fixtures() / "feeds"
 INDEX: list[dict[str, Any]] = json.loads((FEEDS / "index.json").read_text(encoding="utf-8"))

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from ingest.embedded.services import DEMO_ROOT
 from ingest.models import FeedSource
 from ingest.poll import parse_feed
-from ingest.services import DEMO_ROOT
 from ingest.urls import article_id, canonical_url, domain_of
 
 PAGE = "https://www.lemonde.fr/international/article/2025/07/01/izhevsk_6617.html"

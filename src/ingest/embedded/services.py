@@ -20,7 +20,7 @@ from pathlib import Path
 from ingest.config import PACKAGE_DIR, EmbeddedSettings
 from ingest.errors import ConfigError, ServiceUnavailableError
 
-DEMO_ROOT = PACKAGE_DIR / "demo_data"
+DEMO_ROOT = PACKAGE_DIR / "embedded" / "demo_data"
 
 
 @dataclass
@@ -109,7 +109,7 @@ def search_server(url: str | None = None, mode: str = "stack") -> Iterator[tuple
 
 
 def spawn_fixture_server(port: int, root: Path, detached: bool = False) -> subprocess.Popen[bytes]:
-    args = [sys.executable, "-m", "ingest.fixture_server", "--root", str(root), "--port", str(port)]
+    args = [sys.executable, "-m", "ingest.embedded.fixture_server", "--root", str(root), "--port", str(port)]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=detached)
     wait_for_port("fixture server", port, proc)
     return proc
