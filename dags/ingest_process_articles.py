@@ -14,10 +14,10 @@ from airflow.sdk import dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 
 from ingest.airflow.assets import INDEXED_ASSET, PENDING_ASSET
-from ingest.config import load_settings
+from ingest.airflow.declared import declared_settings
 
-# Reading settings is cheap and does no I/O; the pool's name is an operator's setting.
-POOL = load_settings().airflow.pool
+# The pool's name is an operator's setting, read from the environment at parse time (no I/O).
+POOL = declared_settings().airflow.pool
 
 
 @dag(

@@ -7,8 +7,8 @@ from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
 
+from ingest.airflow.declared import declared_settings
 from ingest.airflow.pipeline_view import app as pipeline_view_app
-from ingest.config import load_settings
 
 # Where the API server mounts the pipeline view (its page is <API server>/ingest/).
 VIEW_PREFIX = "/ingest"
@@ -39,7 +39,7 @@ class IngestPlugin(AirflowPlugin):
         # Without ``url_route`` an external view is a plain link (opened in a new tab), not an embedded page.
         {
             "name": "Articles in Kibana",
-            "href": kibana_discover_url(load_settings().kibana.url),
+            "href": kibana_discover_url(declared_settings().kibana.url),
             "destination": "nav",
             "category": "Ingest",
         },

@@ -42,14 +42,15 @@ def search(
     """Search the read alias, as ``ingest search`` does: ``query`` in simple query string syntax (``*`` for
     everything), ``facets`` and ``filters`` by facet name (persons, places, entity, source, language, …),
     ``since``/``until`` on ``published_at`` (dates or date math), ``collapse="story"`` for one hit per story.
-    Settings come from the environment (``INGEST_*``) unless given; a client can be passed in and is then used
+    Settings come from the environment (``INGEST_*``, or the demo's running services: ``resolve_settings``)
+    unless given; a client can be passed in and is then used
     as it is. Unknown facet or filter names raise ``ingest.errors.ConfigError``."""
     # Imported here so that ``import ingest`` stays light (the search client takes seconds to import).
-    from ingest.config import load_settings
+    from ingest.config import resolve_settings
     from ingest.search_index.query import parse_filters, search_articles
     from ingest.stores.elasticsearch import build_es_client
 
-    settings = settings or load_settings()
+    settings = settings or resolve_settings()
     es = client or build_es_client(settings.elasticsearch)
     pairs = parse_filters([f"{name}={value}" for name, value in (filters or {}).items()])
     return search_articles(es, settings.elasticsearch.index_prefix, query, facets, pairs, size, collapse, since, until)

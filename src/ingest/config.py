@@ -1,16 +1,20 @@
 """One settings object for the whole pipeline, resolved from the environment.
 
 Every variable is ``INGEST_<SECTION>__<KEY>`` (for example ``INGEST_REDIS__URL``). Nothing here does I/O
-at import time; call :func:`load_settings` where the settings are needed.
+at import time. Every entry point (a command, a DAG task when it runs, the pipeline view when it answers,
+``ingest.search()``) calls :func:`resolve_settings` once and passes the settings down.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ingest.embedded.discover import running_services
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -170,3 +174,22 @@ class Settings(BaseSettings):
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment, with keyword overrides for tests and tools."""
     return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def resolve_settings() -> Settings:
+    """The settings of this process: the environment (``INGEST_*``), pointed at the demo's embedded services when
+    they run (``make demo`` leaves them running) and the environment does not name other servers, so that every
+    command and the Python API reach them after the demo with no variable set."""
+    settings = load_settings()
+    running = {s.name: s.url for s in running_services(settings.embedded.state_dir)}
+    if {"redis", "search"} <= running.keys():
+        if "INGEST_REDIS__URL" not in os.environ:
+            settings.redis.url = running["redis"]
+        if "INGEST_ELASTICSEARCH__HOSTS" not in os.environ:
+            settings.elasticsearch.hosts = [running["search"]]
+            settings.elasticsearch.server_mode = "serverless"
+        if "INGEST_HTTP__ALLOW_PRIVATE" not in os.environ:
+            settings.http.allow_private = True
+        if "INGEST_HTTP__HOST_MIN_INTERVAL_SECONDS" not in os.environ:
+            settings.http.host_min_interval_seconds = 0.1  # the demo's one loopback site stands for many
+    return settings

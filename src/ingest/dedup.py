@@ -30,7 +30,7 @@ from functools import lru_cache
 from typing import Literal
 
 from ingest.config import DedupSettings
-from ingest.models import Assignment, Decision, FeedEntry, Mark, Signature
+from ingest.models import Assignment, Decision, FeedEntry, Mark, Signature, text_key
 from ingest.stores.base import DedupStore, StoryStore
 
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
@@ -43,9 +43,6 @@ RARE_ZIPF = 8.0
 COMMON_WEIGHT = 0.3
 # Weights are stored as one byte: weight × WEIGHT_SCALE, 1..255.
 WEIGHT_SCALE = 16
-# The exact level remembers 64 bits of a text's hash: enough to tell the versions of one article apart, and two
-# texts among 10^8 remembered share them with odds under 10^-3.
-TEXT_KEY_CHARS = 16
 
 
 def normalise_text(text: str) -> str:
@@ -134,11 +131,6 @@ def cosine(a: Iterable[tuple[Hashable, float]], b: Iterable[tuple[Hashable, floa
     dot = sum(w * wb.get(k, 0) for k, w in wa.items())
     norm = math.sqrt(sum(w * w for w in wa.values())) * math.sqrt(sum(w * w for w in wb.values()))
     return dot / norm if norm else 0.0
-
-
-def text_key(text_hash: str) -> str:
-    """What the exact level keeps of a ``content_hash``."""
-    return text_hash[:TEXT_KEY_CHARS]
 
 
 def entry_stamp(entry: FeedEntry) -> int:

@@ -1,18 +1,21 @@
-"""The pipeline's state for operators, in one place: what ``ingest status`` prints and the Airflow pipeline view
-shows. Reads Redis (the stream, the counters, the feed states) and the feed registry; writes nothing but the
-consumer group, created when missing."""
+"""The pipeline's state for operators, in one place: what ``ingest status`` and ``ingest feeds status`` print, what
+the Airflow pipeline view shows and what the ``ingest_maintenance`` DAG reports. The feed-health rules are pure
+(:func:`feed_rows`, :func:`summarise_feeds`); :func:`pipeline_status` and :func:`feed_health_rows` read Redis (the
+stream, the counters, the feed states) and the feed registry, and write nothing but the consumer group, created
+when missing."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ingest.config import Settings
 from ingest.dates import iso_utc
 from ingest.feeds import load_feeds
-from ingest.health import feed_rows, summarise_feeds
-from ingest.models import FeedSource
+from ingest.models import FeedSource, FeedState, QueueHealth
 
 if TYPE_CHECKING:
     import redis
@@ -21,8 +24,53 @@ if TYPE_CHECKING:
 THROUGHPUT = ("poll/queued", "index/indexed", "dedup/near_duplicate", "dedup/same_story", "process/dead_lettered")
 
 
+@dataclass(frozen=True)
+class HourCounts:
+    """The THROUGHPUT counters of one hour."""
+
+    hour: datetime
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class PipelineStatus:
+    """The pipeline at one moment: the stream (``queue``), the totals of all runs (``counts``), the THROUGHPUT
+    counters of the last hours, oldest first (``hourly``), and the feeds (``feeds``: :func:`summarise_feeds`)."""
+
+    at: datetime
+    queue: QueueHealth
+    counts: dict[str, int]
+    hourly: list[HourCounts]
+    feeds: dict[str, Any]
+
+    @property
+    def last_hour(self) -> dict[str, int]:
+        """The THROUGHPUT counters of the current hour."""
+        return self.hourly[-1].counts if self.hourly else {}
+
+    @property
+    def last_day(self) -> dict[str, int]:
+        """The THROUGHPUT counters summed over the hours read."""
+        return {k: sum(h.counts[k] for h in self.hourly) for k in THROUGHPUT}
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON of ``ingest status --json`` and the pipeline view's ``status.json`` (``pending`` and
+        ``dead_letters`` at the top too, as they always were)."""
+        return {
+            "at": iso_utc(self.at),
+            "pending": self.queue.pending,
+            "dead_letters": self.queue.dead_letters,
+            "queue": vars(self.queue),
+            "counts": self.counts,
+            "hourly": [{"hour": iso_utc(h.hour), "counts": h.counts} for h in self.hourly],
+            "last_hour": self.last_hour,
+            "last_day": self.last_day,
+            "feeds": self.feeds,
+        }
+
+
 def feed_health_rows(client: redis.Redis, settings: Settings, feeds: Sequence[FeedSource]) -> list[dict[str, Any]]:
-    """:func:`~ingest.health.feed_rows` of ``feeds`` from the states and per-feed counters kept in Redis."""
+    """:func:`feed_rows` of ``feeds`` from the states and per-feed counters kept in Redis."""
     from ingest.stores.redis import RedisFeedStateStore, RedisStats
 
     states = RedisFeedStateStore(client, settings.redis.prefix)
@@ -30,11 +78,8 @@ def feed_health_rows(client: redis.Redis, settings: Settings, feeds: Sequence[Fe
                      RedisStats(client, settings.redis.prefix).read_feeds())
 
 
-def pipeline_status(settings: Settings, now: datetime, hours: int = 24) -> dict[str, Any]:
-    """``queue`` (:class:`~ingest.stores.redis.QueueHealth`), ``counts`` (totals of all runs), ``hourly`` (the
-    THROUGHPUT counters of the last ``hours`` hours, oldest first), ``last_hour`` and ``last_day`` (their sums
-    over the current hour and the ``hours``), ``feeds`` (:func:`~ingest.health.summarise_feeds`), plus
-    ``pending`` and ``dead_letters`` at the top, as ``ingest status --json`` always gave them."""
+def pipeline_status(settings: Settings, now: datetime, hours: int = 24) -> PipelineStatus:
+    """The pipeline's state read from Redis and the feed registry, with the counters of the last ``hours``."""
     from ingest.stores.redis import RedisPendingQueue, RedisStats, build_redis_client
 
     client = build_redis_client(settings.redis.url)
@@ -47,17 +92,68 @@ def pipeline_status(settings: Settings, now: datetime, hours: int = 24) -> dict[
         counts = stats.read()
     finally:
         client.close()
-    series: list[dict[str, Any]] = [
-        {"hour": iso_utc(start), "counts": {k: c.get(k, 0) for k in THROUGHPUT}} for start, c in hourly
-    ]
+    series = [HourCounts(start, {k: c.get(k, 0) for k in THROUGHPUT}) for start, c in hourly]
+    return PipelineStatus(at=now, queue=health, counts=counts, hourly=series, feeds=summarise_feeds(rows))
+
+
+# ------------------------------------------------------------------ feed health (pure)
+
+
+FeedHealthState = Literal["ok", "failing", "dead", "disabled", "never polled"]
+
+
+def feed_state(feed: FeedSource, state: FeedState) -> FeedHealthState:
+    """``disabled`` by the registry, ``dead`` (disabled by the poll after too many failures), ``failing``
+    (its last poll failed), ``ok``, or ``never polled``."""
+    if not feed.enabled:
+        return "disabled"
+    if state.disabled:
+        return "dead"
+    if state.consecutive_failures:
+        return "failing"
+    return "ok" if state.last_success_at else "never polled"
+
+
+def feed_rows(
+    feeds: Sequence[FeedSource], states: Mapping[str, FeedState], per_feed: Mapping[str, int]
+) -> list[dict[str, Any]]:
+    """One JSON-able row per feed: its health, schedule and what it brought (``per_feed``: the per-feed
+    counters, ``<feed id>/<stage>/<outcome>`` → number)."""
+    rows: list[dict[str, Any]] = []
+    for feed in feeds:
+        state = states[feed.id]
+        rows.append({
+            "id": feed.id,
+            "enabled": feed.enabled and not state.disabled,
+            "state": feed_state(feed, state),
+            "last_success_at": _iso(state.last_success_at),
+            "last_error": state.last_error,
+            "consecutive_failures": state.consecutive_failures,
+            "failing_since": _iso(state.failing_since),
+            "next_poll_at": _iso(state.next_poll_at),
+            "interval_minutes": state.interval_minutes,
+            "entries_per_day": state.entries_per_day,
+            "hint_minutes": state.hint_minutes,
+            "entries_queued": per_feed.get(f"{feed.id}/poll/queued", 0),
+            "articles_indexed": per_feed.get(f"{feed.id}/index/indexed", 0),
+        })
+    return rows
+
+
+def summarise_feeds(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Feeds counted by state, and the ones an operator should look at (failing or dead), worst first."""
+    trouble = sorted(
+        (r for r in rows if r["state"] in ("failing", "dead")),
+        key=lambda r: (r["state"] != "dead", -int(r["consecutive_failures"]), r["id"]),
+    )
     return {
-        "at": iso_utc(now),
-        "pending": health.pending,
-        "dead_letters": health.dead_letters,
-        "queue": vars(health),
-        "counts": counts,
-        "hourly": series,
-        "last_hour": series[-1]["counts"] if series else {},
-        "last_day": {k: sum(h["counts"][k] for h in series) for k in THROUGHPUT},
-        "feeds": summarise_feeds(rows),
+        "feeds": len(rows),
+        "by_state": dict(sorted(Counter(str(r["state"]) for r in rows).items())),
+        "attention": [
+            {k: r[k] for k in ("id", "state", "consecutive_failures", "failing_since", "last_error")} for r in trouble
+        ],
     }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

@@ -19,12 +19,11 @@ from ingest.dedup import (
     keywords,
     normalise_text,
     signature,
-    text_key,
 )
 from ingest.embedded.services import DEMO_ROOT
 from ingest.eval.dedup_sets import make_copies, paragraphs
 from ingest.extract import extract_article
-from ingest.models import FeedEntry, Mark
+from ingest.models import FeedEntry, Mark, text_key
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ingest.health import feed_rows, summarise_feeds
 from ingest.models import FeedSource, FeedState
+from ingest.status import feed_rows, summarise_feeds
 
 AT = datetime(2026, 11, 24, 6, tzinfo=UTC)
 

@@ -13,13 +13,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from ingest.config import load_settings
+from ingest.config import resolve_settings
+from ingest.dates import iso_utc
 from ingest.errors import IngestError
+
+if TYPE_CHECKING:
+    from ingest.status import PipelineStatus
 
 STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:16px;color:#1a202c}h1{font-size:20px;margin:0 0 4px}
@@ -40,60 +44,64 @@ def create_app() -> FastAPI:
     @app.get("/status.json")
     def status_json() -> JSONResponse:
         status, error = _status()
-        return JSONResponse(status if error is None else {"error": error}, status_code=200 if error is None else 503)
+        if status is None:
+            return JSONResponse({"error": error}, status_code=503)
+        return JSONResponse(status.as_dict())
 
     @app.get("/", response_class=HTMLResponse)
     def page() -> HTMLResponse:
         status, error = _status()
-        body = _error_page(error) if error is not None else render(status)
-        return HTMLResponse(_document(body), status_code=200 if error is None else 503)
+        if status is None:
+            return HTMLResponse(_document(_error_page(error)), status_code=503)
+        return HTMLResponse(_document(render(status)))
 
     return app
 
 
-def _status() -> tuple[dict[str, Any], str | None]:
+def _status() -> tuple[PipelineStatus | None, str]:
+    """The status with the settings of this request (no error), or None and the one-line reason."""
     from ingest.status import pipeline_status
 
     try:
-        return pipeline_status(load_settings(), datetime.now(UTC)), None
+        return pipeline_status(resolve_settings(), datetime.now(UTC)), ""
     except IngestError as e:  # Redis down, a broken registry: say so on the page, not a stack trace
-        return {}, str(e)
+        return None, str(e)
 
 
-def render(status: dict[str, Any]) -> str:
+def render(status: PipelineStatus) -> str:
     """The page's body for a :func:`~ingest.status.pipeline_status` result (HTML, every value escaped)."""
-    q, feeds = status["queue"], status["feeds"]
+    q, feeds = status.queue, status.feeds
     cards = [
-        ("waiting", q["pending"], ""),
-        ("never read", q["unread"], ""),
-        ("stale", q["stale"], "warn" if q["stale"] else ""),
-        ("dead letters", q["dead_letters"], "warn" if q["dead_letters"] else ""),
-        ("indexed this hour", status["last_hour"].get("index/indexed", 0), ""),
-        ("indexed in 24 h", status["last_day"].get("index/indexed", 0), ""),
+        ("waiting", q.pending, ""),
+        ("never read", q.unread, ""),
+        ("stale", q.stale, "warn" if q.stale else ""),
+        ("dead letters", q.dead_letters, "warn" if q.dead_letters else ""),
+        ("indexed this hour", status.last_hour.get("index/indexed", 0), ""),
+        ("indexed in 24 h", status.last_day.get("index/indexed", 0), ""),
     ]
     parts = [
         "<h1>Ingest pipeline</h1>",
-        f'<div class="muted">at {escape(status["at"])} · reloads every 30 s · '
+        f'<div class="muted">at {escape(iso_utc(status.at))} · reloads every 30 s · '
         '<a href="status.json">JSON</a></div>',
         '<h2>Queue</h2><div class="cards">'
         + "".join(f'<div class="card {cls}"><b>{value}</b>{escape(label)}</div>' for label, value, cls in cards)
         + "</div>",
     ]
-    if q["stale"]:
-        parts.append(f'<p class="warn">{q["stale"]} entries delivered to a worker that has not acknowledged them '
-                     f'for {q["oldest_stale_seconds"]:.0f} s: the next batch reclaims them (ingest_maintenance '
+    if q.stale:
+        parts.append(f'<p class="warn">{q.stale} entries delivered to a worker that has not acknowledged them '
+                     f'for {q.oldest_stale_seconds:.0f} s: the next batch reclaims them (ingest_maintenance '
                      "wakes the process DAG).</p>")
-    if q["dead_by_reason"]:
+    if q.dead_by_reason:
         parts.append("<h2>Dead letters by reason</h2>" + _table(
-            ["reason", "entries"], [[escape(k), v] for k, v in q["dead_by_reason"].items()]) +
+            ["reason", "entries"], [[escape(k), v] for k, v in q.dead_by_reason.items()]) +
             '<p class="muted">replay: trigger ingest_maintenance with {"replay_reason": "…"}, or '
             "<code>ingest dlq replay --reason …</code></p>")
-    peak = max((max(h["counts"].values(), default=0) for h in status["hourly"]), default=0) or 1
-    names = list(status["last_day"])
-    rows = [[escape(h["hour"][11:16])]
-            + [h["counts"][k] for k in names]
-            + [f'<span class="bar" style="width:{round(120 * h["counts"]["index/indexed"] / peak)}px"></span>']
-            for h in status["hourly"]]
+    peak = max((max(h.counts.values(), default=0) for h in status.hourly), default=0) or 1
+    names = list(status.last_day)
+    rows = [[escape(iso_utc(h.hour)[11:16])]
+            + [h.counts[k] for k in names]
+            + [f'<span class="bar" style="width:{round(120 * h.counts["index/indexed"] / peak)}px"></span>']
+            for h in status.hourly]
     parts.append("<h2>Throughput, last 24 hours (UTC)</h2>"
                  + _table(["hour", *names, "indexed"], rows))
     parts.append(f"<h2>Feeds ({feeds['feeds']})</h2>" + (" · ".join(
@@ -103,7 +111,7 @@ def render(status: dict[str, Any]) -> str:
             [escape(f["id"]), f'<span class="warn">{escape(f["state"])}</span>', f["consecutive_failures"],
              escape(f["failing_since"] or ""), escape(f["last_error"] or "")] for f in feeds["attention"]]))
     parts.append("<h2>Outcomes, all runs</h2>" + _table(
-        ["counter", "count"], [[escape(k), v] for k, v in sorted(status["counts"].items())]))
+        ["counter", "count"], [[escape(k), v] for k, v in sorted(status.counts.items())]))
     return "\n".join(parts)
 
 

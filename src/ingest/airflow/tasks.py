@@ -1,6 +1,7 @@
 """Task bodies of the ingest DAGs: plain functions that take and return small JSON-able data.
 
-Each one is a single call into the pipeline with settings read from the environment. The pipeline and its
+Each one resolves the settings when it runs (``ingest.config.resolve_settings``) and makes a single call into
+the pipeline, closing what it opened. The pipeline and its
 clients are imported inside the functions so that parsing a DAG file stays cheap (no spaCy, trafilatura or
 Elasticsearch client at import time). Nothing here imports Airflow: the DAG files decide what becomes an
 asset event or a skip.
@@ -9,9 +10,15 @@ asset event or a skip.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import redis
+
+    from ingest.config import Settings
 
 __all__ = [
     "check_feeds",
@@ -28,31 +35,27 @@ __all__ = [
 ]
 
 
-
 def plan_poll_shards() -> list[list[dict[str, Any]]]:
     """The enabled feeds of the registry grouped into shards by host, each feed as a JSON dict."""
-    from ingest.config import load_settings
+    from ingest.config import resolve_settings
     from ingest.feeds import load_feeds
     from ingest.pipeline import shard_feeds
 
-    settings = load_settings()
+    settings = resolve_settings()
     feeds = load_feeds(settings.feeds.path)
     return [[feed.model_dump(mode="json") for feed in shard] for shard in shard_feeds(feeds, settings.feeds.shards)]
 
 
 def poll_shard(shard: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """Poll the feeds of one shard into the pending stream; the run's counters plus ``queued``."""
-    from ingest.config import load_settings
+    from ingest.config import resolve_settings
     from ingest.models import FeedSource
     from ingest.pipeline import poll_feeds
     from ingest.runtime import build_poll_runtime
 
     feeds = [FeedSource.model_validate(row) for row in shard]
-    rt = build_poll_runtime(load_settings())  # polling needs Redis only
-    try:
+    with build_poll_runtime(resolve_settings()) as rt:  # polling needs Redis only
         report = poll_feeds(rt, feeds, datetime.now(UTC), due_only=True)
-    finally:
-        rt.http.close()
     return {**report.as_dict(), "feeds": len(feeds), "queued": report.counts["poll/queued"]}
 
 
@@ -70,7 +73,7 @@ def summarise_poll(results: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
 
 def prepare_index() -> dict[str, Any]:
     """Install the index template, the first index and its aliases when missing (idempotent)."""
-    from ingest.config import load_settings
+    from ingest.config import resolve_settings
     from ingest.stores.elasticsearch import (
         ElasticsearchSink,
         build_es_client,
@@ -78,14 +81,11 @@ def prepare_index() -> dict[str, Any]:
         read_index_state,
     )
 
-    settings = load_settings()
-    client = build_es_client(settings.elasticsearch)
-    try:
+    settings = resolve_settings()
+    with build_es_client(settings.elasticsearch) as client:
         check_search_server(client, ", ".join(settings.elasticsearch.hosts))
         ElasticsearchSink(client, settings.elasticsearch).ensure_ready()
         state = read_index_state(client, settings.elasticsearch.index_prefix)
-    finally:
-        client.close()
     # The index new documents go to (after `ingest index migrate`, not v1 any more).
     index = ", ".join(state.name(v) for v in state.write)
     return {"index": index, "read_alias": state.read_alias, "write_alias": state.write_alias}
@@ -100,16 +100,12 @@ def worker_count(pending: int, batch_size: int, max_workers: int) -> int:
 
 def plan_batches() -> list[int]:
     """Worker numbers to map the processing over: empty when nothing is pending."""
-    from ingest.config import load_settings
-    from ingest.stores.redis import RedisPendingQueue, build_redis_client
+    from ingest.config import resolve_settings
+    from ingest.stores.redis import RedisPendingQueue
 
-    settings = load_settings()
-    client = build_redis_client(settings.redis.url)
-    try:
-        queue = RedisPendingQueue.for_settings(client, settings)
-        pending = queue.pending_count()
-    finally:
-        client.close()
+    settings = resolve_settings()
+    with _redis(settings) as client:
+        pending = RedisPendingQueue.for_settings(client, settings).pending_count()
     # Twice the pool's slots keeps the pool busy while a worker starts, without flooding the scheduler.
     workers = worker_count(pending, settings.pipeline.batch_size, max(1, settings.airflow.pool_slots * 2))
     return list(range(workers))
@@ -123,18 +119,15 @@ def consumer_name(worker: int) -> str:
 
 def process_batch_worker(worker: int) -> dict[str, Any]:
     """Drain the pending stream as consumer ``worker``; the run's counters plus ``indexed``."""
-    from ingest.config import load_settings
+    from ingest.config import resolve_settings
     from ingest.index import SCHEMA_VERSION
     from ingest.pipeline import process_pending
     from ingest.runtime import build_runtime
 
-    settings = load_settings()
-    rt = build_runtime(settings)
-    try:
+    settings = resolve_settings()
+    with build_runtime(settings) as rt:
         # The one clock reading of the run, at the edge: it becomes the articles' fetched_at/indexed_at.
         report = process_pending(rt, consumer_name(worker), datetime.now(UTC), settings.pipeline.max_batches)
-    finally:
-        rt.http.close()
     return {
         **report.as_dict(),
         "worker": worker,
@@ -178,18 +171,15 @@ def maintain_queue(replay_reason: str | None = None, replay_all: bool = False) -
     ``forget_consumers_after_hours`` removed from the group (``consumers_removed``); dead letters replayed when
     asked (all of them, or one ``reason``: ``replayed``); ``announce`` is true when there is work the process
     DAG should take (entries never read, entries a dead worker left, or replayed ones)."""
-    from ingest.config import load_settings
-    from ingest.stores.redis import RedisPendingQueue, build_redis_client
+    from ingest.config import resolve_settings
+    from ingest.stores.redis import RedisPendingQueue
 
-    settings = load_settings()
-    client = build_redis_client(settings.redis.url)
-    try:
+    settings = resolve_settings()
+    with _redis(settings) as client:
         queue = RedisPendingQueue.for_settings(client, settings)
         removed = queue.forget_idle_consumers(settings.airflow.forget_consumers_after_hours * 3600)
         replayed = queue.replay(reason=replay_reason or None) if replay_all or replay_reason else 0
         health = queue.health()
-    finally:
-        client.close()
     return {
         **vars(health),
         "replayed": replayed,
@@ -200,17 +190,23 @@ def maintain_queue(replay_reason: str | None = None, replay_all: bool = False) -
 
 def check_feeds() -> dict[str, Any]:
     """Feeds counted by state, with the failing and dead ones listed (``ingest feeds status`` for the detail)."""
-    from ingest.config import load_settings
+    from ingest.config import resolve_settings
     from ingest.feeds import load_feeds
-    from ingest.health import summarise_feeds
-    from ingest.status import feed_health_rows
+    from ingest.status import feed_health_rows, summarise_feeds
+
+    settings = resolve_settings()
+    feeds = load_feeds(settings.feeds.path)
+    with _redis(settings) as client:
+        return summarise_feeds(feed_health_rows(client, settings, feeds))
+
+
+@contextmanager
+def _redis(settings: Settings) -> Iterator[redis.Redis]:
+    """A Redis client for one task, closed when the task is done."""
     from ingest.stores.redis import build_redis_client
 
-    settings = load_settings()
-    feeds = load_feeds(settings.feeds.path)
     client = build_redis_client(settings.redis.url)
     try:
-        rows = feed_health_rows(client, settings, feeds)
+        yield client
     finally:
         client.close()
-    return summarise_feeds(rows)

@@ -14,20 +14,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 from ingest.config import PACKAGE_DIR, EmbeddedSettings
+from ingest.embedded.discover import Service, alive, running_services, state_file
 from ingest.errors import ConfigError, ServiceUnavailableError
 
 DEMO_ROOT = PACKAGE_DIR / "embedded" / "demo_data"
-
-
-@dataclass
-class Service:
-    name: str
-    pid: int
-    url: str
 
 
 def free_port() -> int:
@@ -121,7 +115,7 @@ class EmbeddedServices:
     def __init__(self, settings: EmbeddedSettings) -> None:
         self.settings = settings
         self.state_dir = settings.state_dir.expanduser().resolve()
-        self.state_file = self.state_dir / "services.json"
+        self.state_file = state_file(self.state_dir)
 
     def urls(self) -> dict[str, str]:
         s = self.settings
@@ -133,10 +127,7 @@ class EmbeddedServices:
 
     def running(self) -> list[Service]:
         """Services recorded as started whose process is still alive."""
-        if not self.state_file.exists():
-            return []
-        rows = json.loads(self.state_file.read_text())
-        return [Service(**row) for row in rows if _alive(row["pid"])]
+        return running_services(self.state_dir)
 
     def start(self) -> list[Service]:
         """Start what is not running yet; reuse what is."""
@@ -170,19 +161,7 @@ class EmbeddedServices:
                 os.kill(service.pid, signal.SIGTERM)
         for service in stopped:
             deadline = time.monotonic() + 5
-            while _alive(service.pid) and time.monotonic() < deadline:
+            while alive(service.pid) and time.monotonic() < deadline:
                 time.sleep(0.05)
         self.state_file.unlink(missing_ok=True)
         return stopped
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    try:  # a zombie left by a parent that did not wait is not alive
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return True
-    return "State:\tZ" not in status

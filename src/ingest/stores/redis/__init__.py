@@ -7,12 +7,11 @@ from __future__ import annotations
 from ingest.stores.redis.dedup import RedisDedupStore, RedisStoryStore
 from ingest.stores.redis.hosts import RedisHostLimiter, RedisRobotsCache
 from ingest.stores.redis.keys import Keys, build_redis_client, delete_namespace
-from ingest.stores.redis.queue import QueueHealth, RedisPendingQueue
+from ingest.stores.redis.queue import RedisPendingQueue
 from ingest.stores.redis.state import RedisFeedStateStore, RedisStats
 
 __all__ = [
     "Keys",
-    "QueueHealth",
     "RedisDedupStore",
     "RedisFeedStateStore",
     "RedisHostLimiter",

@@ -11,8 +11,7 @@ from typing import Any
 import redis
 
 from ingest.config import DedupSettings
-from ingest.dedup import text_key
-from ingest.models import Assignment, Mark, Signature
+from ingest.models import Assignment, Mark, Signature, text_key
 from ingest.stores.redis.keys import Keys, load_script
 
 # stories.lua keeps an id after a one-byte length whose top bit marks hex ids (the pipeline's) kept as bytes.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -13,23 +12,11 @@ from redis.typing import EncodableT, FieldT
 
 from ingest.config import Settings
 from ingest.errors import ConfigError
-from ingest.models import FeedEntry, QueuedEntry
+from ingest.models import FeedEntry, QueuedEntry, QueueHealth
 from ingest.stores.redis.keys import Keys
 
 QUEUED_TTL_SECONDS = 7 * 24 * 3600
 QUEUED_CLAIM_SECONDS = 120
-
-
-@dataclass(frozen=True)
-class QueueHealth:
-    """The pending stream at one moment (:meth:`RedisPendingQueue.health`)."""
-
-    pending: int
-    unread: int
-    stale: int
-    oldest_stale_seconds: float
-    dead_letters: int
-    dead_by_reason: dict[str, int]
 
 
 class RedisPendingQueue:

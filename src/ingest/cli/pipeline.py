@@ -1,0 +1,234 @@
+"""The pipeline's commands: poll, process, run, status, dead letters, the feed registry, the embedded services
+and the demo. Each resolves the settings once and calls the code paths the DAGs run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ingest.cli.output import (
+    consumer_name,
+    print_counts,
+    print_errors,
+    read_bytes,
+)
+from ingest.config import Settings, resolve_settings
+from ingest.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ingest.models import FeedSource
+    from ingest.stores.redis import RedisPendingQueue
+
+
+def cmd_poll(args: argparse.Namespace) -> int:
+    from ingest.feeds import load_feeds
+    from ingest.pipeline import poll_feeds
+    from ingest.runtime import build_runtime
+
+    settings = resolve_settings()
+    feeds = load_feeds(Path(args.feeds) if args.feeds else settings.feeds.path)
+    rt = build_runtime(settings)
+    report = poll_feeds(rt, feeds)
+    print_counts("poll", report.counts)
+    print_errors(report.errors)
+    return 0
+
+
+def cmd_process(args: argparse.Namespace) -> int:
+    from ingest.pipeline import process_pending
+    from ingest.runtime import build_runtime
+
+    settings = resolve_settings()
+    rt = build_runtime(settings)
+    rt.sink.ensure_ready()
+    report = process_pending(rt, args.consumer or consumer_name(), datetime.now(UTC), args.max_batches)
+    print_counts("process", report.counts)
+    print_errors(report.errors)
+    print(f"pending after this run: {rt.queue.pending_count()}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = resolve_settings()
+    summary = run_pipeline(settings, Path(args.feeds) if args.feeds else settings.feeds.path)
+    print_counts("run", summary["counts"])
+    print_errors(summary["errors"])
+    return 0
+
+
+def run_pipeline(settings: Settings, feeds_path: Path) -> dict[str, Any]:
+    """Poll every feed of the registry, then process everything pending: the whole pipeline once."""
+    from ingest.feeds import load_feeds
+    from ingest.pipeline import poll_feeds, process_pending
+    from ingest.report import Report
+    from ingest.runtime import build_runtime
+
+    feeds = load_feeds(feeds_path)
+    rt = build_runtime(settings)
+    rt.sink.ensure_ready()
+    report = Report()
+    report.merge(poll_feeds(rt, feeds))
+    report.merge(process_pending(rt, consumer_name(), datetime.now(UTC)))
+    return {"counts": dict(report.counts), "errors": report.errors, "pending": rt.queue.pending_count()}
+
+
+def _queue(settings: Settings) -> RedisPendingQueue:
+    from ingest.stores.redis import RedisPendingQueue, build_redis_client
+
+    return RedisPendingQueue.for_settings(build_redis_client(settings.redis.url), settings)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from ingest.status import pipeline_status
+
+    status = pipeline_status(resolve_settings(), datetime.now(UTC))
+    if args.json:
+        print(json.dumps(status.as_dict(), indent=2, sort_keys=True))
+        return 0
+    q, feeds = status.queue, status.feeds
+    reasons = ", ".join(f"{k} {v}" for k, v in q.dead_by_reason.items())
+    print(f"pending entries: {q.pending} ({q.unread} never read, {q.stale} stale)    "
+          f"dead letters: {q.dead_letters}{f' ({reasons})' if reasons else ''}")
+    hour, day = status.last_hour, status.last_day
+    print(f"indexed: {hour.get('index/indexed', 0)} this hour, {day.get('index/indexed', 0)} in 24 h    "
+          f"queued: {hour.get('poll/queued', 0)} this hour, {day.get('poll/queued', 0)} in 24 h")
+    print(f"feeds: {feeds['feeds']} ({', '.join(f'{k} {v}' for k, v in feeds['by_state'].items()) or 'none'})"
+          + "".join(f"\n   {f['state']:8} {f['id']}: {f['last_error']}" for f in feeds["attention"]))
+    print_counts("all runs", status.counts)
+    return 0
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    queue = _queue(resolve_settings())
+    if args.action == "list":
+        for row in queue.dead_letters(args.limit, args.reason):
+            entry = json.loads(row["entry"])
+            shown = {"id": row["id"], "reason": row["reason"], "stage": row.get("stage"), "detail": row.get("detail"),
+                     "url": entry["url"], "feed_id": entry["feed_id"], "deliveries": int(row.get("deliveries", 0))}
+            if args.json:
+                shown["entry"] = entry
+                shown["document"] = json.loads(row["document"]) if "document" in row else None
+            print(json.dumps(shown, ensure_ascii=False))
+        return 0
+    if not (args.ids or args.reason or args.all):
+        raise ConfigError(f"dlq {args.action}: say which dead letters: their ids, --reason REASON or --all")
+    if args.action == "replay":
+        print(f"{queue.replay(args.ids, args.reason)} dead letter(s) back on the pending stream; "
+              "`ingest process` (or the processing DAG) takes them again")
+    else:
+        print(f"{queue.purge(args.ids, args.reason)} dead letter(s) deleted")
+    return 0
+
+
+def cmd_feeds(args: argparse.Namespace) -> int:
+    from ingest.feeds import dump_feeds, load_feeds, merge_feeds, parse_opml, to_opml
+    from ingest.urls import domain_of
+
+    settings = resolve_settings()
+    path = Path(args.feeds) if args.feeds else settings.feeds.path
+    if args.action == "check":
+        feeds = load_feeds(path)
+        enabled = sum(f.enabled for f in feeds)
+        hosts = len({domain_of(f.url) for f in feeds})
+        print(f"{path}: {len(feeds)} feed(s), {enabled} enabled, {hosts} host(s)")
+        return 0
+    if args.action == "export":
+        print(to_opml(load_feeds(path)), end="")
+        return 0
+    if args.action == "status":
+        return _feeds_status(settings, load_feeds(path), args.json)
+    if not args.file:
+        raise ConfigError("ingest feeds import needs an OPML file: ingest feeds import FILE.opml")
+    imported = parse_opml(read_bytes(args.file), args.file)
+    existing = load_feeds(path) if path.exists() else []
+    merged, added = merge_feeds(existing, imported)
+    path.write_text(dump_feeds(merged), encoding="utf-8")
+    print(f"{args.file}: {len(imported)} feed(s) read, {added} added to {path} ({len(merged)} in all)")
+    return 0
+
+
+def _feeds_status(settings: Settings, feeds: Sequence[FeedSource], as_json: bool) -> int:
+    from ingest.status import feed_health_rows
+    from ingest.stores.redis import build_redis_client
+
+    rows = feed_health_rows(build_redis_client(settings.redis.url), settings, feeds)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'feed':24} {'state':12} {'last success':20} {'next poll':20} {'every':>7} {'per day':>7} "
+          f"{'fails':>5} {'queued':>6} {'indexed':>7}  last error")
+    for r in rows:
+        every = f"{r['interval_minutes']:.0f}m" if r["interval_minutes"] else "-"
+        rate = f"{r['entries_per_day']:.1f}" if r["entries_per_day"] is not None else "-"
+        print(f"{r['id'][:24]:24} {r['state']:12} {(r['last_success_at'] or '-')[:19]:20} "
+              f"{(r['next_poll_at'] or '-')[:19]:20} {every:>7} {rate:>7} {r['consecutive_failures']:>5} "
+              f"{r['entries_queued']:>6} {r['articles_indexed']:>7}  {r['last_error'] or ''}")
+    return 0
+
+
+def cmd_services(args: argparse.Namespace) -> int:
+    from ingest.embedded.services import EmbeddedServices
+
+    embedded = EmbeddedServices(resolve_settings().embedded)
+    if args.action == "start":
+        for service in embedded.start():
+            print(f"{service.name:7} {service.url}  (pid {service.pid})")
+    elif args.action == "stop":
+        stopped = embedded.stop()
+        print("stopped: " + (", ".join(s.name for s in stopped) or "nothing was running"))
+    else:
+        running = embedded.running()
+        for service in running:
+            print(f"{service.name:7} {service.url}  (pid {service.pid})")
+        if not running:
+            print("no embedded service is running; `ingest services start` or `make demo` starts them")
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    args.action = "stop"
+    return cmd_services(args)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ingest.embedded.services import DEMO_ROOT, EmbeddedServices
+    from ingest.search_index.query import search_articles
+    from ingest.stores.elasticsearch import build_es_client
+
+    started = time.monotonic()
+    embedded = EmbeddedServices(resolve_settings().embedded)
+    print("== embedded services (real redis-server, osmem search server, loopback feed server)")
+    for service in embedded.start():
+        print(f"   {service.name:7} {service.url}")
+    settings = resolve_settings()  # again: the services it points at have just started
+    feeds_path = settings.feeds.path if "INGEST_FEEDS__PATH" in os.environ else DEMO_ROOT / "feeds.yaml"
+    print(f"== pipeline over {feeds_path}")
+    summary = run_pipeline(settings, feeds_path)
+    print_counts("counts per stage", summary["counts"])
+    print_errors(summary["errors"])
+    es = build_es_client(settings.elasticsearch)
+    alias = settings.elasticsearch.index_prefix
+    total = int(es.count(index=alias)["count"])
+    print(f"== index {alias!r} holds {total} article(s); pending {summary['pending']}")
+    listing = search_articles(es, alias, "*", facets=["source", "language"], size=50)
+    for hit in listing.hits:
+        print(f"   [{hit.source}] {hit.title}")
+    print("== faceted search: ingest search Izhevsk --facet persons --facet locations --facet source --facet language")
+    result = search_articles(es, alias, "Izhevsk", facets=["persons", "locations", "source", "language"], size=5)
+    print(f"   {result.total} hit(s)")
+    for hit in result.hits:
+        print(f"   {hit.title}  <{hit.url}>")
+    for name, values in result.facets.items():
+        print(f"   {name:9}: " + (", ".join(f"{v.value} ({v.count})" for v in values) or "—"))
+    print("== places across languages, geo-coded for the map: ingest search '*' --facet places")
+    places = search_articles(es, alias, "*", facets=["places"], size=0)
+    print("   places   : " + (", ".join(f"{v.value} ({v.count})" for v in places.facets["places"]) or "—"))
+    print(f"== done in {time.monotonic() - started:.1f} s. Services keep running: try "
+          "`.venv/bin/ingest search drones --facet persons`; `.venv/bin/ingest stop` stops them.")
+    return 0

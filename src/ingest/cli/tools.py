@@ -1,0 +1,189 @@
+"""Commands over the index and over files: search, index administration, Kibana, and the stages run on files
+(extract, entities, cluster)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ingest.cli.output import (
+    EXIT_INPUT,
+    read_bytes,
+    read_jsonl,
+)
+from ingest.config import resolve_settings
+from ingest.errors import ConfigError, PermanentError
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from ingest.search_index.query import parse_filters, search_articles
+    from ingest.stores.elasticsearch import build_es_client, check_search_server
+
+    settings = resolve_settings()
+    filters = parse_filters(args.filter)
+    es = build_es_client(settings.elasticsearch)
+    check_search_server(es, ", ".join(settings.elasticsearch.hosts))
+    result = search_articles(es, settings.elasticsearch.index_prefix, args.query, args.facet, filters, args.size,
+                             collapse=args.collapse, since=args.since, until=args.until)
+    if args.json:
+        print(result.model_dump_json(indent=2))
+        return 0
+    stories = f" in {result.stories} stories" if result.stories is not None else ""
+    print(f"{result.total} article(s) match {args.query!r}{stories}")
+    for hit in result.hits:
+        date = (hit.published_at or "")[:10]
+        size = f" (+{hit.story_size - 1} more in this story)" if hit.story_size and hit.story_size > 1 else ""
+        print(f"  {hit.score or 0:6.2f}  {date:10}  [{hit.source}] {hit.title}{size}")
+        print(f"          {hit.url}")
+    for name, values in result.facets.items():
+        shown = ", ".join(f"{v.value} ({v.count})" for v in values) or "—"
+        print(f"  facet {name}: {shown}")
+    return 0
+
+
+def cmd_index_setup(args: argparse.Namespace) -> int:
+    from ingest.search_index.template import index_template, template_fingerprint
+    from ingest.stores.elasticsearch import ElasticsearchSink, build_es_client, check_search_server, read_index_state
+
+    settings = resolve_settings()
+    es = build_es_client(settings.elasticsearch)
+    check_search_server(es, ", ".join(settings.elasticsearch.hosts))
+    sink = ElasticsearchSink(es, settings.elasticsearch)
+    sink.ensure_ready()
+    state = read_index_state(es, settings.elasticsearch.index_prefix)
+    read, write = (", ".join(state.name(v) for v in versions) or "nothing" for versions in (state.read, state.write))
+    stale = state.current is not None and state.versions[state.current] != template_fingerprint(
+        index_template(settings.elasticsearch.index_prefix))
+    print(f"index template {settings.elasticsearch.index_prefix!r} installed; readers see {read} (alias "
+          f"{state.read_alias!r}), new documents go to {write} (alias {state.write_alias!r})"
+          + ("; that index was made from another template: `ingest index migrate` moves to one made from this one"
+             if stale else ""))
+    return 0
+
+
+def cmd_index_migrate(args: argparse.Namespace) -> int:
+    from ingest.search_index.migrate import describe_plan, migrate_index
+    from ingest.stores.elasticsearch import build_es_client, check_search_server
+
+    settings = resolve_settings()
+    hosts = ", ".join(settings.elasticsearch.hosts)
+    es = build_es_client(settings.elasticsearch)
+    check_search_server(es, hosts)
+    result = migrate_index(es, settings.elasticsearch, dry_run=args.dry_run,
+                           on_step=lambda step, done: print(f"   {done}", flush=True))
+    if not result.plan.steps:
+        print(f"{result.source} already has the current template (fingerprint {result.fingerprint}): "
+              "nothing to migrate")
+        return 0
+    if args.dry_run:
+        documents = int(es.count(index=result.source)["count"])
+        print(f"-- index migrate {result.source} → {result.target} would (dry run, nothing changed):")
+        for line in describe_plan(result, documents):
+            print(f"   {line}")
+        return 0
+    kept = int(es.count(index=result.source)["count"])
+    print(f"-- migrated {result.source} → {result.target} in {result.seconds:.1f} s; {result.source} is kept "
+          f"({kept} documents): once nothing reads it by name, delete it with "
+          f"curl -X DELETE {settings.elasticsearch.hosts[0].rstrip('/')}/{result.source}")
+    return 0
+
+
+def cmd_index_schema(args: argparse.Namespace) -> int:
+    from ingest.search_index.contract import document_schema
+
+    print(json.dumps(document_schema(), indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_kibana(args: argparse.Namespace) -> int:
+    from ingest.search_index.kibana import build_kibana_client, dashboard_url, setup_kibana
+
+    settings = resolve_settings()
+    overrides = {"url": args.url, "space": args.space}
+    kibana = settings.kibana.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    with build_kibana_client() as client:
+        report = setup_kibana(client, kibana, settings.elasticsearch.index_prefix)
+    print(f"kibana: {report.success_count} saved object(s) imported at {report.where} (overwrite=true), "
+          f"{len(report.errors)} refused")
+    for line in report.errors:
+        print(f"ingest: error: kibana refused {line}", file=sys.stderr)
+    if report.errors:
+        return EXIT_INPUT
+    print(f"dashboard: {dashboard_url(kibana.url, kibana.space, report.dashboard_id)}")
+    return 0
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from ingest.extract import extract_article
+
+    failed = 0
+    for path in args.paths:
+        url = args.url or ("file://" + str(Path(path).resolve()) if path != "-" else "file:///dev/stdin")
+        try:
+            html = read_bytes(path)
+            result = extract_article(html, url)
+        except (PermanentError, OSError) as e:
+            failed += 1
+            print(json.dumps({"path": path, "error": str(e)}, ensure_ascii=False))
+            continue
+        row = {"path": path, **result.model_dump(mode="json")}
+        print(json.dumps(row, ensure_ascii=False))
+    return EXIT_INPUT if failed and failed == len(args.paths) else 0
+
+
+def cmd_entities(args: argparse.Namespace) -> int:
+    from ingest.enrich import NerModels, analyse_texts
+    from ingest.lang import detect_language
+
+    settings = resolve_settings()
+    models = NerModels(settings.nlp)
+    for number, row in read_jsonl(args.path):
+        text = str(row.get("text") or "")
+        language = row.get("lang") if args.lang == "auto" else args.lang
+        if not language or language == "auto":
+            language = detect_language(text)
+        found = analyse_texts([text], language, models)[0]  # the code the pipeline's enrich stage runs
+        print(json.dumps({
+            "id": row.get("id", number),
+            "language": language,
+            "mentions": [m.model_dump() for m in found.mentions],
+            "entities": [e.model_dump(mode="json") for e in found.entities],
+            "places": [p.model_dump(mode="json") for p in found.places],
+        }, ensure_ascii=False))
+    return 0
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    """The pipeline's dedup step (same code, same settings) over a file, in a Redis namespace of its own that
+    is deleted afterwards, so it neither sees nor changes what the pipeline keeps."""
+    from ingest.dedup import ClusterInput, cluster
+    from ingest.stores.redis import RedisDedupStore, RedisStoryStore, build_redis_client, delete_namespace
+
+    settings = resolve_settings()
+    client = build_redis_client(settings.redis.url)
+    prefix = f"{settings.redis.prefix}:cluster:{uuid.uuid4().hex[:12]}"
+
+    def records() -> Iterator[ClusterInput]:
+        for number, row in read_jsonl(args.path):
+            text = row.get("text")
+            if not isinstance(text, str) or not text.strip():
+                raise ConfigError(f"{args.path}:{number}: no \"text\"; expected {{id, text, title?, lang?}}")
+            record_id = str(row.get("id", number))
+            if len(record_id.encode()) > 127:
+                raise ConfigError(f"{args.path}:{number}: \"id\" is longer than 127 bytes; give shorter ids")
+            yield ClusterInput(id=record_id, text=text, title=row.get("title"), lang=row.get("lang"))
+
+    try:
+        exact = RedisDedupStore(client, prefix, settings.dedup)
+        stories = RedisStoryStore(client, prefix, settings.dedup)
+        for result in cluster(records(), exact, stories, settings.dedup, datetime.now(UTC)):
+            print(json.dumps({"id": result.id, "story_id": result.story_id, "duplicate_of": result.duplicate_of,
+                              "kind": result.kind, "score": round(result.score, 4)}))
+    finally:
+        delete_namespace(client, prefix)
+    return 0
