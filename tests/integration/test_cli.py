@@ -207,3 +207,46 @@ def test_demo_twice_indexes_nothing_twice(tmp_path: Path) -> None:
         stopped = run(["stop"], env=env)
     assert "redis" in stopped.stdout and "search" in stopped.stdout
     assert "no embedded service is running" in run(["services", "status"], env=env).stdout
+
+
+def test_after_the_demo_every_command_and_the_python_api_reach_its_services(tmp_path: Path) -> None:
+    """No INGEST_* variable names a server: `ingest status`, `ingest cluster` and `ingest.search()` find the
+    embedded services a demo left running (resolve_settings), as `ingest search` always did."""
+    feeds_port = free_port()
+    registry = (Path(__file__).resolve().parents[2] / "src/ingest/embedded/demo_data/feeds.yaml").read_text()
+    feeds_file = tmp_path / "feeds.yaml"
+    feeds_file.write_text(registry.replace("127.0.0.1:8765", f"127.0.0.1:{feeds_port}"))
+    env = {
+        "INGEST_EMBEDDED__STATE_DIR": str(tmp_path / "state"),
+        "INGEST_EMBEDDED__REDIS_PORT": str(free_port()),
+        "INGEST_EMBEDDED__SEARCH_PORT": str(free_port()),
+        "INGEST_EMBEDDED__FEEDS_PORT": str(feeds_port),
+        "INGEST_FEEDS__PATH": str(feeds_file),
+    }
+    try:
+        assert run(["demo"], env=env).returncode == 0
+        status = run(["status", "--json"], env=env)
+        assert status.returncode == 0, status.stderr
+        assert json.loads(status.stdout)["last_hour"]["index/indexed"] == 7
+        texts = [{"id": "a", "text": "Une attaque de drones a frappé l'usine Kupol à Izhevsk, trois morts.", "lang": "fr"},
+                 {"id": "b", "text": "Une attaque de drones a frappé l'usine Kupol à Izhevsk, trois morts.", "lang": "fr"}]
+        clustered = run(["cluster"], env=env, stdin="".join(json.dumps(t) + "\n" for t in texts))
+        assert clustered.returncode == 0, clustered.stderr
+        assert [json.loads(line)["kind"] for line in clustered.stdout.splitlines()] == ["new", "exact"]
+        api = subprocess.run(
+            [sys.executable, "-c", "import ingest; print(ingest.search('Izhevsk', facets=['persons']).total)"],
+            capture_output=True, text=True, timeout=120, check=False,
+            env={**{k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}, **env})
+        assert api.returncode == 0, api.stderr
+        assert int(api.stdout) == 1
+    finally:
+        run(["stop"], env=env)
+
+
+def test_the_python_api_names_a_search_server_that_does_not_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ingest
+    from ingest.errors import ServiceUnavailableError
+
+    monkeypatch.setenv("INGEST_ELASTICSEARCH__HOSTS", json.dumps([f"http://127.0.0.1:{free_port()}"]))
+    with pytest.raises(ServiceUnavailableError, match="search server is not reachable at http://127.0.0.1"):
+        ingest.search("drones")
