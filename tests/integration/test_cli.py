@@ -179,19 +179,24 @@ def test_errors_are_one_line_with_an_exit_code(
     assert "Traceback" not in result.stderr
 
 
-def test_demo_twice_indexes_nothing_twice(tmp_path: Path) -> None:
-    """`ingest demo` with its own ports: services start, stay up for `ingest search`, are reused, then stop."""
+def demo_env(tmp_path: Path) -> dict[str, str]:
+    """The demo on ports and a state folder of its own, its registry pointed at its feed server's port."""
     feeds_port = free_port()
     registry = (Path(__file__).resolve().parents[2] / "src/ingest/embedded/demo_data/feeds.yaml").read_text()
     feeds_file = tmp_path / "feeds.yaml"
     feeds_file.write_text(registry.replace("127.0.0.1:8765", f"127.0.0.1:{feeds_port}"))
-    env = {
+    return {
         "INGEST_EMBEDDED__STATE_DIR": str(tmp_path / "state"),
         "INGEST_EMBEDDED__REDIS_PORT": str(free_port()),
         "INGEST_EMBEDDED__SEARCH_PORT": str(free_port()),
         "INGEST_EMBEDDED__FEEDS_PORT": str(feeds_port),
         "INGEST_FEEDS__PATH": str(feeds_file),
     }
+
+
+def test_demo_twice_indexes_nothing_twice(tmp_path: Path) -> None:
+    """`ingest demo` with its own ports: services start, stay up for `ingest search`, are reused, then stop."""
+    env = demo_env(tmp_path)
     try:
         first = run(["demo"], env=env)
         assert first.returncode == 0, first.stderr
@@ -212,17 +217,7 @@ def test_demo_twice_indexes_nothing_twice(tmp_path: Path) -> None:
 def test_after_the_demo_every_command_and_the_python_api_reach_its_services(tmp_path: Path) -> None:
     """No INGEST_* variable names a server: `ingest status`, `ingest cluster` and `ingest.search()` find the
     embedded services a demo left running (resolve_settings), as `ingest search` always did."""
-    feeds_port = free_port()
-    registry = (Path(__file__).resolve().parents[2] / "src/ingest/embedded/demo_data/feeds.yaml").read_text()
-    feeds_file = tmp_path / "feeds.yaml"
-    feeds_file.write_text(registry.replace("127.0.0.1:8765", f"127.0.0.1:{feeds_port}"))
-    env = {
-        "INGEST_EMBEDDED__STATE_DIR": str(tmp_path / "state"),
-        "INGEST_EMBEDDED__REDIS_PORT": str(free_port()),
-        "INGEST_EMBEDDED__SEARCH_PORT": str(free_port()),
-        "INGEST_EMBEDDED__FEEDS_PORT": str(feeds_port),
-        "INGEST_FEEDS__PATH": str(feeds_file),
-    }
+    env = demo_env(tmp_path)
     try:
         assert run(["demo"], env=env).returncode == 0
         status = run(["status", "--json"], env=env)
