@@ -27,8 +27,8 @@ from ingest.dedup import (
 from ingest.enrich import NerModels, enrich_articles
 from ingest.errors import PermanentError, StageError, TransientError
 from ingest.extract import extract_article, feed_text
-from ingest.fetch import fetch_article
-from ingest.http import build_async_http_client
+from ingest.fetch import PageFetcher
+from ingest.http import build_http_client
 from ingest.index import iso_utc, to_document
 from ingest.lang import detect_language
 from ingest.metadata import not_future
@@ -59,7 +59,7 @@ class Runtime:
     dedup: DedupStore
     stories: StoryStore
     sink: ArticleSink
-    http: httpx.Client
+    fetcher: PageFetcher
     models: NerModels
     feed_state: FeedStateStore | None = None
     limiter: HostLimiter | None = None
@@ -143,7 +143,7 @@ async def _poll_all(rt: Runtime, feeds: list[FeedSource], now: datetime, due_onl
     for feed in feeds:
         by_host.setdefault(domain_of(feed.url), deque()).append(feed)
     slots = asyncio.Semaphore(rt.settings.feeds.concurrency)
-    async with build_async_http_client(rt.settings.http) as client:
+    async with build_http_client(rt.settings.http) as client:
 
         async def lane(queue: deque[FeedSource]) -> None:
             while queue:
@@ -162,7 +162,7 @@ async def _poll_one(
     if not feed.enabled:
         report.count("poll/feed_disabled", feed_id=feed.id)
         return
-    state = rt.feed_state.get(feed.id) if rt.feed_state else FeedState()
+    state = await asyncio.to_thread(rt.feed_state.get, feed.id) if rt.feed_state else FeedState()
     if due_only and not is_due(state, now):
         report.count("poll/feed_dead" if state.disabled else "poll/not_due", feed_id=feed.id)
         return
@@ -180,7 +180,7 @@ async def _poll_one(
                 report.count("poll/feed_dead", feed_id=feed.id)
                 report.errors.append(f"feed {feed.id}: failing since {failed.failing_since}; disabled until "
                                      "it is fixed (`ingest feeds status` lists it)")
-            rt.feed_state.put(feed.id, failed)
+            await asyncio.to_thread(rt.feed_state.put, feed.id, failed)
         return
     entries = parsed.entries
     report.count("poll/feeds_ok", feed_id=feed.id)
@@ -191,7 +191,7 @@ async def _poll_one(
         report.count("poll/entry_without_link", parsed.skipped_without_link, feed_id=feed.id)
     fresh: list[tuple[str, FeedEntry]] = []
     ids = [article_id(canonical_url(entry.url)) for entry in entries]
-    for doc_id, entry, mark in zip(ids, entries, rt.dedup.marks(ids, now), strict=True):
+    for doc_id, entry, mark in zip(ids, entries, await asyncio.to_thread(rt.dedup.marks, ids, now), strict=True):
         status = entry_status(mark, entry_stamp(entry), now, rt.settings.dedup)
         if status in ("seen", "update_later"):
             report.count("poll/already_indexed" if status == "seen" else "poll/update_later", feed_id=feed.id)
@@ -199,7 +199,7 @@ async def _poll_one(
         if status == "updated":
             report.count("poll/updated", feed_id=feed.id)
         fresh.append((doc_id, entry))
-    queued = rt.queue.enqueue(fresh)
+    queued = await asyncio.to_thread(rt.queue.enqueue, fresh)
     report.count("poll/queued", queued, feed_id=feed.id)
     if len(fresh) > queued:
         report.count("poll/already_queued", len(fresh) - queued, feed_id=feed.id)
@@ -207,7 +207,7 @@ async def _poll_one(
         # Remembered only now that the entries are on the stream: a crash before this re-reads the feed.
         done = after_success(parsed.state or state, feed, now, rt.settings.feeds,
                              changed=parsed.status == "parsed", max_age=parsed.max_age)
-        rt.feed_state.put(feed.id, done)
+        await asyncio.to_thread(rt.feed_state.put, feed.id, done)
 
 
 # ---------------------------------------------------------------- process
@@ -256,7 +256,7 @@ def process_batch(rt: Runtime, consumer: str, now: datetime) -> tuple[int, Repor
             report.count("process/claimed_elsewhere", feed_id=entry.feed_id)
             continue
         try:
-            page = fetch_article(rt.http, entry.url, rt.settings.http, rt.limiter, rt.robots)
+            page = rt.fetcher.fetch(entry.url)
         except TransientError as e:
             rt.dedup.release(doc_id, consumer)
             report.count(f"fetch/{e.reason}", feed_id=entry.feed_id)

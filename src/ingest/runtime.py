@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ingest.config import Settings
 from ingest.enrich import NerModels
-from ingest.http import build_http_client
+from ingest.fetch import PageFetcher
 from ingest.pipeline import Runtime
 from ingest.stores.elasticsearch import ElasticsearchSink, build_es_client, check_search_server
 from ingest.stores.redis import (
@@ -29,6 +29,11 @@ def build_runtime(settings: Settings, models: NerModels | None = None, search: b
     if search:
         check_search_server(es, ", ".join(settings.elasticsearch.hosts))
     prefix = settings.redis.prefix
+    limiter = RedisHostLimiter(
+        redis_client, prefix, settings.http.host_min_interval_seconds, settings.http.host_max_concurrent,
+        hold_seconds=settings.http.total_timeout + settings.http.connect_timeout,
+    )
+    robots = RedisRobotsCache(redis_client, prefix, settings.http.robots_cache_hours * 3600)
     return Runtime(
         settings=settings,
         queue=RedisPendingQueue.for_settings(redis_client, settings),
@@ -36,14 +41,11 @@ def build_runtime(settings: Settings, models: NerModels | None = None, search: b
         stories=RedisStoryStore(redis_client, prefix, settings.dedup),
         feed_state=RedisFeedStateStore(redis_client, prefix),
         sink=ElasticsearchSink(es, settings.elasticsearch),
-        http=build_http_client(settings.http),
+        fetcher=PageFetcher(settings.http, limiter, robots),
         models=models or NerModels(settings.nlp),
         stats=RedisStats(redis_client, prefix),
-        limiter=RedisHostLimiter(
-            redis_client, prefix, settings.http.host_min_interval_seconds, settings.http.host_max_concurrent,
-            hold_seconds=settings.http.total_timeout + settings.http.connect_timeout,
-        ),
-        robots=RedisRobotsCache(redis_client, prefix, settings.http.robots_cache_hours * 3600),
+        limiter=limiter,
+        robots=robots,
     )
 
 

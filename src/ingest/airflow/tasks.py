@@ -52,7 +52,7 @@ def poll_shard(shard: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     try:
         report = poll_feeds(rt, feeds, datetime.now(UTC), due_only=True)
     finally:
-        rt.http.close()
+        rt.fetcher.close()
     return {**report.as_dict(), "feeds": len(feeds), "queued": report.counts["poll/queued"]}
 
 
@@ -134,7 +134,7 @@ def process_batch_worker(worker: int) -> dict[str, Any]:
         # The one clock reading of the run, at the edge: it becomes the articles' fetched_at/indexed_at.
         report = process_pending(rt, consumer_name(worker), datetime.now(UTC), settings.pipeline.max_batches)
     finally:
-        rt.http.close()
+        rt.fetcher.close()
     return {
         **report.as_dict(),
         "worker": worker,
