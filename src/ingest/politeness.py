@@ -14,6 +14,7 @@ or article is left for a later run, not failed.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -38,8 +39,27 @@ class Turn:
             await asyncio.to_thread(self.limiter.release, self.host, self.token)
 
 
+async def _try_acquire(limiter: HostLimiter, host: str) -> tuple[str | None, float]:
+    """``limiter.try_acquire`` in a worker thread. A grant that arrives after the caller was cancelled (its
+    response deadline ran out meanwhile) is given back, not held until its lease expires."""
+    asking = asyncio.ensure_future(asyncio.to_thread(limiter.try_acquire, host))
+    try:
+        return await asyncio.shield(asking)
+    except asyncio.CancelledError:
+        asking.add_done_callback(functools.partial(_give_back, limiter, host))
+        raise
+
+
+def _give_back(limiter: HostLimiter, host: str, asking: asyncio.Future[tuple[str | None, float]]) -> None:
+    if asking.cancelled() or asking.exception() is not None:
+        return
+    token, _ = asking.result()
+    if token is not None:
+        asyncio.get_running_loop().run_in_executor(None, limiter.release, host, token)
+
+
 async def _ask(limiter: HostLimiter, host: str, waited: float, max_wait: float, url: str) -> tuple[str | None, float]:
-    token, wait = await asyncio.to_thread(limiter.try_acquire, host)
+    token, wait = await _try_acquire(limiter, host)
     if token is None and waited + wait > max_wait:
         raise TransientError(
             "host_busy", url, f"{host} is not available for {waited + wait:.0f} s (limit {max_wait:g} s); "
