@@ -441,7 +441,7 @@ def main() -> int:
                 print(f"bench: cycle took {cycle.wall:.1f} s; baseline…", file=sys.stderr, flush=True)
                 base = measure(lambda: baseline_cycle(feeds, validators, settings), *pids)
             finally:
-                rt.http.close()
+                rt.fetcher.close()
             stop(svc.farm)  # the farm writes out its log on SIGTERM
         log = tmp / "farm.jsonl"
         if args.keep_log:

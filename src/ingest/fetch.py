@@ -2,15 +2,21 @@
 
 The HTTP mechanics (timeouts, size cap, redirects, address guard, host politeness) are ``ingest.http``'s; this
 module adds what an article page must be: allowed by robots.txt, and HTML rather than a PDF or an image.
+
+:func:`fetch_article` is a coroutine, like every fetch. A worker that processes articles one after the other
+(``ingest.pipeline.process_batch``) fetches through a :class:`PageFetcher`: one event loop and one client of
+its own, kept for the worker's life, so the connections are reused from one article to the next.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 import httpx
 
 from ingest.config import HttpSettings
 from ingest.errors import PermanentError
-from ingest.http import fetch_url
+from ingest.http import build_http_client, fetch_url
 from ingest.models import Page
 from ingest.robots import check_robots
 from ingest.stores.base import HostLimiter, RobotsCache
@@ -31,8 +37,8 @@ _SIGNATURES = (
 _HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<!--", b"<meta", b"<title", b"<div", b"<p")
 
 
-def fetch_article(
-    client: httpx.Client,
+async def fetch_article(
+    client: httpx.AsyncClient,
     url: str,
     settings: HttpSettings,
     limiter: HostLimiter | None = None,
@@ -41,11 +47,40 @@ def fetch_article(
     """The HTML page at ``url``. ``PermanentError`` reasons: ``robots_disallowed``, ``not_html``, and the HTTP
     ones (``http_4xx``, ``too_large``, …); ``TransientError`` for what may work later."""
     if robots is not None and settings.respect_robots:
-        check_robots(client, url, settings, robots, limiter)
-    page = fetch_url(client, url, settings, accept="text/html,application/xhtml+xml;q=0.9,*/*;q=0.1",
-                     limiter=limiter)
+        await check_robots(client, url, settings, robots, limiter)
+    page = await fetch_url(client, url, settings, accept="text/html,application/xhtml+xml;q=0.9,*/*;q=0.1",
+                           limiter=limiter)
     check_html(page)
     return page
+
+
+class PageFetcher:
+    """Fetches article pages one at a time from synchronous code: an event loop of its own and one client
+    opened for it, both kept until :meth:`close`. Use it from one thread at a time."""
+
+    def __init__(
+        self, settings: HttpSettings, limiter: HostLimiter | None = None, robots: RobotsCache | None = None
+    ) -> None:
+        self.settings, self.limiter, self.robots = settings, limiter, robots
+        self.loop = asyncio.new_event_loop()
+        self.client = build_http_client(settings)
+
+    def fetch(self, url: str) -> Page:
+        """:func:`fetch_article` of ``url``, run to completion on this fetcher's loop."""
+        return self.loop.run_until_complete(
+            fetch_article(self.client, url, self.settings, self.limiter, self.robots)
+        )
+
+    def close(self) -> None:
+        """Close the client on its loop, then the loop (idempotent)."""
+        if self.loop.is_closed():
+            return
+        try:
+            self.loop.run_until_complete(self.client.aclose())
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            self.loop.run_until_complete(self.loop.shutdown_default_executor())
+        finally:
+            self.loop.close()
 
 
 def check_html(page: Page) -> None:

@@ -3,8 +3,9 @@ a contact URL, redirects followed by hand so every hop is checked and waits for 
 that checks the address every connection is really opened to (after DNS, so a name that resolves to a
 private address is refused however it was reached).
 
-Feeds are fetched with the async client (:func:`fetch_url_async`, many feeds at once inside a shard);
-article pages with the sync one (:func:`fetch_url`). Both share every rule below.
+One mode, async: feeds (many at once inside a shard), article pages and robots.txt all go through
+:func:`fetch_url` on an ``httpx.AsyncClient`` from :func:`build_http_client`. Every call into the (synchronous,
+Redis-backed) host limiter is handed off the event loop, so waiting on Redis never stalls the other fetches.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import ipaddress
 import logging
 import re
 import socket
-import time
 import typing
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -29,7 +29,7 @@ import httpx
 from ingest.config import HttpSettings
 from ingest.errors import PermanentError, TransientError
 from ingest.models import Page
-from ingest.politeness import Turn, host_turn, host_turn_async
+from ingest.politeness import Turn, host_turn
 from ingest.stores.base import HostLimiter
 
 logger = logging.getLogger(__name__)
@@ -45,17 +45,10 @@ def user_agent(settings: HttpSettings) -> str:
     return f"{settings.user_agent} (+{settings.contact_url})" if settings.contact_url else settings.user_agent
 
 
-def build_http_client(settings: HttpSettings) -> httpx.Client:
-    """A ready sync client; callers pass it to :func:`fetch_url` and close it when done."""
-    transport = httpx.HTTPTransport(trust_env=False)
-    transport._pool = httpcore.ConnectionPool(network_backend=_GuardedBackend(settings.allow_private))
-    return httpx.Client(transport=transport, trust_env=False, **_client_options(settings))
-
-
-def build_async_http_client(settings: HttpSettings) -> httpx.AsyncClient:
-    """A ready async client (open it inside the event loop that uses it), for :func:`fetch_url_async`."""
+def build_http_client(settings: HttpSettings) -> httpx.AsyncClient:
+    """A ready async client for :func:`fetch_url`; open it (``async with``) and use it inside one event loop."""
     transport = httpx.AsyncHTTPTransport(trust_env=False)
-    transport._pool = httpcore.AsyncConnectionPool(network_backend=_GuardedAsyncBackend(settings.allow_private))
+    transport._pool = httpcore.AsyncConnectionPool(network_backend=_GuardedBackend(settings.allow_private))
     return httpx.AsyncClient(transport=transport, trust_env=False, **_client_options(settings))
 
 
@@ -104,32 +97,9 @@ def _checked_addresses(host: str, infos: list[typing.Any], allow_private: bool) 
     return addresses
 
 
-class _GuardedBackend(httpcore.SyncBackend):
+class _GuardedBackend(httpcore.AsyncNetworkBackend):
     """Resolves the host itself, checks every address, and connects to a checked one (TLS still uses the
     name), so the address used is the address checked."""
-
-    def __init__(self, allow_private: bool) -> None:
-        self.allow_private = allow_private
-
-    def connect_tcp(
-        self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-        socket_options: _SocketOptions | None = None,
-    ) -> httpcore.NetworkStream:
-        try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except socket.gaierror as e:
-            raise TransientError("dns_error", host, str(e)) from e
-        error: Exception | None = None
-        for address in _checked_addresses(host, infos, self.allow_private):
-            try:
-                return super().connect_tcp(address, port, timeout, local_address, socket_options)
-            except httpcore.ConnectError as e:
-                error = e
-        raise error or httpcore.ConnectError(f"no address for {host}")
-
-
-class _GuardedAsyncBackend(httpcore.AsyncNetworkBackend):
-    """The async twin of :class:`_GuardedBackend`."""
 
     def __init__(self, allow_private: bool) -> None:
         self.allow_private = allow_private
@@ -160,40 +130,7 @@ class _GuardedAsyncBackend(httpcore.AsyncNetworkBackend):
         await self._backend.sleep(seconds)
 
 
-def fetch_url(
-    client: httpx.Client,
-    url: str,
-    settings: HttpSettings,
-    accept: str = "*/*",
-    headers: dict[str, str] | None = None,
-    limiter: HostLimiter | None = None,
-) -> Page:
-    """GET a URL within the size cap and the response deadline, following redirects, each hop waiting for its
-    host's turn when a ``limiter`` is given; errors carry a reason. A 304 answer to conditional ``headers``
-    comes back as a ``Page`` with status 304 and no body."""
-    current = url
-    request_headers = {"Accept": accept, **(headers or {})}
-    deadline = time.monotonic() + settings.total_timeout
-    with _transport_errors(url):
-        for _hop in range(settings.max_redirects + 1):
-            host = check_url(current)
-            with (
-                host_turn(limiter, host, settings.host_max_wait_seconds, current) as turn,
-                client.stream("GET", current, headers=request_headers) as response,
-            ):
-                step = _answered(response, turn, url, current, settings, limiter, host)
-                if isinstance(step, str):
-                    current = step
-                    continue
-                for chunk in response.iter_bytes():
-                    step.add(chunk)
-                    if time.monotonic() > deadline:
-                        raise _too_slow(url, settings)
-                return step.page()
-    raise PermanentError("too_many_redirects", url, f"more than {settings.max_redirects} redirects")
-
-
-async def fetch_url_async(
+async def fetch_url(
     client: httpx.AsyncClient,
     url: str,
     settings: HttpSettings,
@@ -201,7 +138,9 @@ async def fetch_url_async(
     headers: dict[str, str] | None = None,
     limiter: HostLimiter | None = None,
 ) -> Page:
-    """:func:`fetch_url` for the async client (the deadline is enforced by the event loop)."""
+    """GET a URL within the size cap and the response deadline (enforced by the event loop), following
+    redirects, each hop waiting for its host's turn when a ``limiter`` is given; errors carry a reason. A 304
+    answer to conditional ``headers`` comes back as a ``Page`` with status 304 and no body."""
     current = url
     request_headers = {"Accept": accept, **(headers or {})}
     try:
@@ -210,10 +149,10 @@ async def fetch_url_async(
                 for _hop in range(settings.max_redirects + 1):
                     host = check_url(current)
                     async with (
-                        host_turn_async(limiter, host, settings.host_max_wait_seconds, current) as turn,
+                        host_turn(limiter, host, settings.host_max_wait_seconds, current) as turn,
                         client.stream("GET", current, headers=request_headers) as response,
                     ):
-                        step = _answered(response, turn, url, current, settings, limiter, host)
+                        step = await _answered(response, turn, url, current, settings, limiter, host)
                         if isinstance(step, str):
                             current = step
                             continue
@@ -236,16 +175,16 @@ def _transport_errors(url: str) -> Iterator[None]:
         raise TransientError("connection_error", url, str(e) or type(e).__name__) from e
 
 
-def _answered(
+async def _answered(
     response: httpx.Response, turn: Turn, url: str, current: str, settings: HttpSettings,
     limiter: HostLimiter | None, host: str,
 ) -> str | _Body:
     """What the headers of an answer mean: the next hop's URL for a redirect, else the body to collect
     (or an error with its reason). The host's interval starts now."""
-    turn.answered()
+    await turn.answered()
     if response.status_code in _REDIRECTS and "location" in response.headers:
         return urljoin(current, response.headers["location"])
-    _raise_for_status(response, url, limiter, host)
+    await _raise_for_status(response, url, limiter, host)
     return _Body(url, settings, response)
 
 
@@ -285,7 +224,7 @@ class _Body:
         )
 
 
-def _raise_for_status(response: httpx.Response, url: str, limiter: HostLimiter | None, host: str) -> None:
+async def _raise_for_status(response: httpx.Response, url: str, limiter: HostLimiter | None, host: str) -> None:
     status = response.status_code
     if status < 400:
         return
@@ -297,7 +236,7 @@ def _raise_for_status(response: httpx.Response, url: str, limiter: HostLimiter |
             # for a while, not only this URL (whose own schedule honours the whole Retry-After). One answer
             # pauses a host for a poll cycle at most, so one misconfigured URL cannot stall a publisher's
             # other feeds for hours.
-            limiter.penalize(host, min(pause, HOST_PAUSE_MAX_SECONDS))
+            await asyncio.to_thread(limiter.penalize, host, min(pause, HOST_PAUSE_MAX_SECONDS))
         raise TransientError("http_5xx" if status >= 500 else "http_429", url, f"HTTP {status}", retry_after)
     raise PermanentError("http_4xx", url, f"HTTP {status}")
 

@@ -17,8 +17,7 @@ from ingest.dedup import DedupItem, DedupStep, entry_stamp, entry_status
 from ingest.enrich import enrich_articles
 from ingest.errors import PermanentError, StageError, TransientError
 from ingest.extract import article_from_page
-from ingest.fetch import fetch_article
-from ingest.http import build_async_http_client
+from ingest.http import build_http_client
 from ingest.index import to_document
 from ingest.models import Article, FeedEntry, FeedSource, FeedState, Mark, QueuedEntry
 from ingest.poll import poll_feed
@@ -65,7 +64,7 @@ async def _poll_all(rt: Runtime, feeds: list[FeedSource], now: datetime, due_onl
     for feed in feeds:
         by_host.setdefault(domain_of(feed.url), deque()).append(feed)
     slots = asyncio.Semaphore(rt.settings.feeds.concurrency)
-    async with build_async_http_client(rt.settings.http) as client:
+    async with build_http_client(rt.settings.http) as client:
 
         async def lane(queue: deque[FeedSource]) -> None:
             while queue:
@@ -84,7 +83,7 @@ async def _poll_one(
     if not feed.enabled:
         report.count("poll/feed_disabled", feed_id=feed.id)
         return
-    state = rt.feed_state.get(feed.id) if rt.feed_state else FeedState()
+    state = await asyncio.to_thread(rt.feed_state.get, feed.id) if rt.feed_state else FeedState()
     if due_only and not is_due(state, now):
         report.count("poll/feed_dead" if state.disabled else "poll/not_due", feed_id=feed.id)
         return
@@ -102,7 +101,7 @@ async def _poll_one(
                 report.count("poll/feed_dead", feed_id=feed.id)
                 report.errors.append(f"feed {feed.id}: failing since {failed.failing_since}; disabled until "
                                      "it is fixed (`ingest feeds status` lists it)")
-            rt.feed_state.put(feed.id, failed)
+            await asyncio.to_thread(rt.feed_state.put, feed.id, failed)
         return
     entries = parsed.entries
     report.count("poll/feeds_ok", feed_id=feed.id)
@@ -113,7 +112,7 @@ async def _poll_one(
         report.count("poll/entry_without_link", parsed.skipped_without_link, feed_id=feed.id)
     fresh: list[tuple[str, FeedEntry]] = []
     ids = [article_id(canonical_url(entry.url)) for entry in entries]
-    for doc_id, entry, mark in zip(ids, entries, rt.dedup.marks(ids, now), strict=True):
+    for doc_id, entry, mark in zip(ids, entries, await asyncio.to_thread(rt.dedup.marks, ids, now), strict=True):
         status = entry_status(mark, entry_stamp(entry), now, rt.settings.dedup)
         if status in ("seen", "update_later"):
             report.count("poll/already_indexed" if status == "seen" else "poll/update_later", feed_id=feed.id)
@@ -121,7 +120,7 @@ async def _poll_one(
         if status == "updated":
             report.count("poll/updated", feed_id=feed.id)
         fresh.append((doc_id, entry))
-    queued = rt.queue.enqueue(fresh)
+    queued = await asyncio.to_thread(rt.queue.enqueue, fresh)
     report.count("poll/queued", queued, feed_id=feed.id)
     if len(fresh) > queued:
         report.count("poll/already_queued", len(fresh) - queued, feed_id=feed.id)
@@ -129,7 +128,7 @@ async def _poll_one(
         # Remembered only now that the entries are on the stream: a crash before this re-reads the feed.
         done = after_success(parsed.state or state, feed, now, rt.settings.feeds,
                              changed=parsed.status == "parsed", max_age=parsed.max_age)
-        rt.feed_state.put(feed.id, done)
+        await asyncio.to_thread(rt.feed_state.put, feed.id, done)
 
 
 # ---------------------------------------------------------------- process
@@ -173,7 +172,7 @@ def process_batch(rt: Runtime, consumer: str, now: datetime) -> tuple[int, Repor
             report.count("process/claimed_elsewhere", feed_id=entry.feed_id)
             continue
         try:
-            page = fetch_article(rt.http, entry.url, rt.settings.http, rt.limiter, rt.robots)
+            page = rt.fetcher.fetch(entry.url)
         except TransientError as e:
             rt.dedup.release(doc_id, consumer)
             report.count(f"fetch/{e.reason}", feed_id=entry.feed_id)

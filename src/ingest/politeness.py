@@ -1,6 +1,10 @@
-"""Waiting for a host's turn: the loops around :class:`ingest.stores.base.HostLimiter`, sync and async.
+"""Waiting for a host's turn: the loop around :class:`ingest.stores.base.HostLimiter`, for coroutines.
 
-The fetch holding a :class:`Turn` calls :meth:`Turn.answered` as soon as the response headers arrive (the
+The limiter is synchronous (a Redis round trip per call): every call into it is handed to a worker thread
+(``asyncio.to_thread``), so a slow Redis answer holds up only the fetch that asked, never the event loop and
+the other fetches on it.
+
+The fetch holding a :class:`Turn` awaits :meth:`Turn.answered` as soon as the response headers arrive (the
 host's interval runs from then) and the turn is released when the body is read or the request failed.
 A request that would wait longer than ``max_wait`` in all (a host that answered 429 with a long
 Retry-After, or one shared by too many feeds for this run) raises ``TransientError('host_busy')``: the feed
@@ -10,9 +14,9 @@ or article is left for a later run, not failed.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+import functools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from ingest.errors import TransientError
 from ingest.stores.base import HostLimiter
@@ -25,18 +29,37 @@ class Turn:
         self.limiter, self.host, self.token = limiter, host, token
         self._answered = False
 
-    def answered(self) -> None:
+    async def answered(self) -> None:
         if self.limiter is not None and not self._answered:
             self._answered = True
-            self.limiter.answered(self.host, self.token)
+            await asyncio.to_thread(self.limiter.answered, self.host, self.token)
 
-    def release(self) -> None:
+    async def release(self) -> None:
         if self.limiter is not None:
-            self.limiter.release(self.host, self.token)
+            await asyncio.to_thread(self.limiter.release, self.host, self.token)
 
 
-def _ask(limiter: HostLimiter, host: str, waited: float, max_wait: float, url: str) -> tuple[str | None, float]:
-    token, wait = limiter.try_acquire(host)
+async def _try_acquire(limiter: HostLimiter, host: str) -> tuple[str | None, float]:
+    """``limiter.try_acquire`` in a worker thread. A grant that arrives after the caller was cancelled (its
+    response deadline ran out meanwhile) is given back, not held until its lease expires."""
+    asking = asyncio.ensure_future(asyncio.to_thread(limiter.try_acquire, host))
+    try:
+        return await asyncio.shield(asking)
+    except asyncio.CancelledError:
+        asking.add_done_callback(functools.partial(_give_back, limiter, host))
+        raise
+
+
+def _give_back(limiter: HostLimiter, host: str, asking: asyncio.Future[tuple[str | None, float]]) -> None:
+    if asking.cancelled() or asking.exception() is not None:
+        return
+    token, _ = asking.result()
+    if token is not None:
+        asyncio.get_running_loop().run_in_executor(None, limiter.release, host, token)
+
+
+async def _ask(limiter: HostLimiter, host: str, waited: float, max_wait: float, url: str) -> tuple[str | None, float]:
+    token, wait = await _try_acquire(limiter, host)
     if token is None and waited + wait > max_wait:
         raise TransientError(
             "host_busy", url, f"{host} is not available for {waited + wait:.0f} s (limit {max_wait:g} s); "
@@ -45,39 +68,21 @@ def _ask(limiter: HostLimiter, host: str, waited: float, max_wait: float, url: s
     return token, wait
 
 
-@contextmanager
-def host_turn(limiter: HostLimiter | None, host: str, max_wait: float, url: str) -> Iterator[Turn]:
-    """Hold one of ``host``'s request slots for the duration of the block (no limiter: no waiting)."""
-    if limiter is None:
-        yield Turn()
-        return
-    waited = 0.0
-    token, wait = _ask(limiter, host, waited, max_wait, url)
-    while token is None:
-        time.sleep(wait)
-        waited += wait
-        token, wait = _ask(limiter, host, waited, max_wait, url)
-    turn = Turn(limiter, host, token)
-    try:
-        yield turn
-    finally:
-        turn.release()
-
-
 @asynccontextmanager
-async def host_turn_async(limiter: HostLimiter | None, host: str, max_wait: float, url: str) -> AsyncIterator[Turn]:
-    """:func:`host_turn` for coroutines: the wait does not block the other feeds of the shard."""
+async def host_turn(limiter: HostLimiter | None, host: str, max_wait: float, url: str) -> AsyncIterator[Turn]:
+    """Hold one of ``host``'s request slots for the duration of the block (no limiter: no waiting); the wait
+    does not block the other fetches on the event loop."""
     if limiter is None:
         yield Turn()
         return
     waited = 0.0
-    token, wait = _ask(limiter, host, waited, max_wait, url)
+    token, wait = await _ask(limiter, host, waited, max_wait, url)
     while token is None:
         await asyncio.sleep(wait)
         waited += wait
-        token, wait = _ask(limiter, host, waited, max_wait, url)
+        token, wait = await _ask(limiter, host, waited, max_wait, url)
     turn = Turn(limiter, host, token)
     try:
         yield turn
     finally:
-        turn.release()
+        await turn.release()

@@ -17,7 +17,7 @@ import httpx
 from ingest.config import HttpSettings
 from ingest.dates import parse_iso_datetime
 from ingest.errors import PermanentError
-from ingest.http import fetch_url_async
+from ingest.http import fetch_url
 from ingest.lang import normalise_language
 from ingest.models import FeedEntry, FeedSource, FeedState
 from ingest.schedule import feed_hint_minutes, publishing_rate
@@ -102,7 +102,7 @@ async def poll_feed(
         headers["If-None-Match"] = previous.etag
     if previous.last_modified:
         headers["If-Modified-Since"] = previous.last_modified
-    page = await fetch_url_async(client, feed.url, settings, accept=FEED_ACCEPT, headers=headers, limiter=limiter)
+    page = await fetch_url(client, feed.url, settings, accept=FEED_ACCEPT, headers=headers, limiter=limiter)
     if page.status == 304:
         return ParsedFeed([], status="not_modified", state=previous, max_age=page.max_age)
     body_hash = hashlib.sha1(page.body).hexdigest()

@@ -10,6 +10,7 @@ What the answer to ``/robots.txt`` means, as the RFC says:
 
 from __future__ import annotations
 
+import asyncio
 from functools import lru_cache
 from urllib.parse import urlsplit
 
@@ -44,24 +45,28 @@ def _rules(robots_txt: str) -> Protego:
     return Protego.parse(robots_txt)
 
 
-def check_robots(
-    client: httpx.Client, url: str, settings: HttpSettings, cache: RobotsCache, limiter: HostLimiter | None = None
+async def check_robots(
+    client: httpx.AsyncClient, url: str, settings: HttpSettings, cache: RobotsCache,
+    limiter: HostLimiter | None = None,
 ) -> None:
-    """Raise ``PermanentError('robots_disallowed')`` when the site's robots.txt disallows ``url`` for us."""
+    """Raise ``PermanentError('robots_disallowed')`` when the site's robots.txt disallows ``url`` for us. The
+    cache (Redis) is read and written in a worker thread, off the event loop."""
     origin = origin_of(url)
-    body = cache.get(origin)
+    body = await asyncio.to_thread(cache.get, origin)
     if body is None:
-        body = _fetch_robots(client, origin, settings, limiter)
-        cache.put(origin, body)
+        body = await _fetch_robots(client, origin, settings, limiter)
+        await asyncio.to_thread(cache.put, origin, body)
     agent = agent_token(settings)
     if not is_allowed(body, url, agent):
         raise PermanentError("robots_disallowed", url, f"{origin}/robots.txt disallows it for {agent}")
 
 
-def _fetch_robots(client: httpx.Client, origin: str, settings: HttpSettings, limiter: HostLimiter | None) -> str:
+async def _fetch_robots(
+    client: httpx.AsyncClient, origin: str, settings: HttpSettings, limiter: HostLimiter | None
+) -> str:
     robots_url = f"{origin}/robots.txt"
     try:
-        page = fetch_url(client, robots_url, settings, accept="text/plain", limiter=limiter)
+        page = await fetch_url(client, robots_url, settings, accept="text/plain", limiter=limiter)
     except PermanentError as e:
         if e.reason in ("http_4xx", "too_large"):
             return ""

@@ -8,11 +8,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
 
-import httpx
-
 from ingest.config import Settings
 from ingest.enrich import NerModels
-from ingest.http import build_http_client
+from ingest.fetch import PageFetcher
 from ingest.report import Report
 from ingest.stores.base import (
     ArticleSink,
@@ -46,13 +44,13 @@ class Runtime:
     dedup: DedupStore
     stories: StoryStore
     sink: ArticleSink
-    http: httpx.Client
+    fetcher: PageFetcher
     models: NerModels
     feed_state: FeedStateStore | None = None
     limiter: HostLimiter | None = None
     robots: RobotsCache | None = None
     stats: StatsSink | None = None  # when counters are kept for operators
-    # what close() closes, in order (the HTTP client, the Redis and search clients)
+    # what close() closes, in order (the page fetcher, the search and Redis clients)
     closers: list[Callable[[], object]] = field(default_factory=list, repr=False)
 
     def record(self, report: Report) -> None:
@@ -85,7 +83,12 @@ def build_runtime(settings: Settings, models: NerModels | None = None, search: b
     if search:
         check_search_server(es, ", ".join(settings.elasticsearch.hosts))
     prefix = settings.redis.prefix
-    http = build_http_client(settings.http)
+    limiter = RedisHostLimiter(
+        redis_client, prefix, settings.http.host_min_interval_seconds, settings.http.host_max_concurrent,
+        hold_seconds=settings.http.total_timeout + settings.http.connect_timeout,
+    )
+    robots = RedisRobotsCache(redis_client, prefix, settings.http.robots_cache_hours * 3600)
+    fetcher = PageFetcher(settings.http, limiter, robots)
     return Runtime(
         settings=settings,
         queue=RedisPendingQueue.for_settings(redis_client, settings),
@@ -93,15 +96,12 @@ def build_runtime(settings: Settings, models: NerModels | None = None, search: b
         stories=RedisStoryStore(redis_client, prefix, settings.dedup),
         feed_state=RedisFeedStateStore(redis_client, prefix),
         sink=ElasticsearchSink(es, settings.elasticsearch),
-        http=http,
+        fetcher=fetcher,
         models=models or NerModels(settings.nlp),
         stats=RedisStats(redis_client, prefix),
-        limiter=RedisHostLimiter(
-            redis_client, prefix, settings.http.host_min_interval_seconds, settings.http.host_max_concurrent,
-            hold_seconds=settings.http.total_timeout + settings.http.connect_timeout,
-        ),
-        robots=RedisRobotsCache(redis_client, prefix, settings.http.robots_cache_hours * 3600),
-        closers=[http.close, es.close, redis_client.close],
+        limiter=limiter,
+        robots=robots,
+        closers=[fetcher.close, es.close, redis_client.close],
     )
 
 

@@ -4,10 +4,10 @@ reason, counted per feed."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,7 +17,7 @@ from ingest.errors import PermanentError
 from ingest.extract import extract_article
 from ingest.fetch import fetch_article
 from ingest.http import build_http_client
-from ingest.models import FeedSource
+from ingest.models import FeedSource, Page
 from ingest.pipeline import poll_feeds, process_pending
 from ingest.runtime import build_runtime
 from ingest.stores.elasticsearch import build_es_client
@@ -52,21 +52,24 @@ def _write(server: FixtureServer, name: str, content: bytes) -> str:
     return f"pages/{name}"
 
 
-@pytest.fixture
-def client(settings: Settings) -> Any:
-    with build_http_client(settings.http) as http:
-        yield http
+def _fetch(settings: Settings, url: str) -> Page:
+    """``fetch_article`` of ``url`` with a client of its own, on an event loop of its own."""
+
+    async def fetch() -> Page:
+        async with build_http_client(settings.http) as client:
+            return await fetch_article(client, url, settings.http)
+
+    return asyncio.run(fetch())
 
 
 @pytest.mark.parametrize("coding", ["identity", "gzip", "br"])
-def test_compressed_pages_are_decoded(client: Any, settings: Settings, fixture_server: FixtureServer,
-                                      coding: str) -> None:
-    page = fetch_article(client, f"{fixture_server.base_url}/served/{coding}/html-utf8/{DEMO_PAGE}", settings.http)
+def test_compressed_pages_are_decoded(settings: Settings, fixture_server: FixtureServer, coding: str) -> None:
+    page = _fetch(settings, f"{fixture_server.base_url}/served/{coding}/html-utf8/{DEMO_PAGE}")
     assert page.body.startswith(b"<!DOCTYPE html>")
     assert extract_article(page.body, page.final_url, encoding=page.encoding).title == DEMO_TITLE
 
 
-def test_charset_from_header_meta_or_bytes(client: Any, settings: Settings, fixture_server: FixtureServer) -> None:
+def test_charset_from_header_meta_or_bytes(settings: Settings, fixture_server: FixtureServer) -> None:
     title = "Budget révisé : la mairie économise sur l'été"
     base = fixture_server.base_url
     cases = {
@@ -79,7 +82,7 @@ def test_charset_from_header_meta_or_bytes(client: Any, settings: Settings, fixt
         "html-latin1 ": _write(fixture_server, "latin1.html", _article_html(title, PARAGRAPHS).encode("latin-1")),
     }
     for kind, path in cases.items():
-        page = fetch_article(client, f"{base}/served/identity/{kind.strip()}/{path}", settings.http)
+        page = _fetch(settings, f"{base}/served/identity/{kind.strip()}/{path}")
         got = extract_article(page.body, page.final_url, encoding=page.encoding)
         assert got.title == title, (path, page.encoding, got.title)
         assert "économies réalisées" in got.text, path
@@ -87,19 +90,19 @@ def test_charset_from_header_meta_or_bytes(client: Any, settings: Settings, fixt
 
 
 def test_pdf_and_images_are_refused_with_what_they_are(
-    client: Any, settings: Settings, fixture_server: FixtureServer, tmp_path: Path
+    settings: Settings, fixture_server: FixtureServer, tmp_path: Path
 ) -> None:
     base = fixture_server.base_url
     pdf = _write(fixture_server, "report.pdf", b"%PDF-1.7\n" + bytes(range(256)) * 4)
     png = _write(fixture_server, "photo.png", b"\x89PNG\r\n\x1a\n" + bytes(200))
     for kind, path, what in [("pdf", pdf, "PDF"), ("octet", pdf, "PDF"), ("none", png, "PNG")]:
         with pytest.raises(PermanentError) as info:
-            fetch_article(client, f"{base}/served/identity/{kind}/{path}", settings.http)
+            _fetch(settings, f"{base}/served/identity/{kind}/{path}")
         assert info.value.reason == "not_html"
         assert what in info.value.detail and base in str(info.value)
     # HTML served without a content type, or as octet-stream, is recognised by its bytes.
     for kind in ("none", "octet"):
-        page = fetch_article(client, f"{base}/served/identity/{kind}/{DEMO_PAGE}", settings.http)
+        page = _fetch(settings, f"{base}/served/identity/{kind}/{DEMO_PAGE}")
         assert extract_article(page.body, page.final_url).title == DEMO_TITLE
 
 
