@@ -136,3 +136,15 @@ def _unique(candidate: str, taken: set[str]) -> str:
 
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def shard_feeds(feeds: Sequence[FeedSource], shards: int) -> list[list[FeedSource]]:
+    """Feeds grouped by host, hosts spread over at most ``shards`` non-empty groups."""
+    by_host: dict[str, list[FeedSource]] = {}
+    for feed in feeds:
+        if feed.enabled:
+            by_host.setdefault(domain_of(feed.url), []).append(feed)
+    groups: list[list[FeedSource]] = [[] for _ in range(max(1, shards))]
+    for host_feeds in sorted(by_host.values(), key=len, reverse=True):
+        min(groups, key=len).extend(host_feeds)
+    return [g for g in groups if g]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +20,7 @@ from ingest.extract import article_from_page
 from ingest.http import build_http_client
 from ingest.index import to_document
 from ingest.models import Article, FeedEntry, FeedSource, FeedState, Mark, QueuedEntry
-from ingest.poll import poll_feed
+from ingest.poll import ParsedFeed, poll_feed
 from ingest.report import Report
 from ingest.runtime import Runtime
 from ingest.schedule import after_failure, after_success, is_due
@@ -32,18 +32,6 @@ logger = logging.getLogger(__name__)
 # ---------------------------------------------------------------- poll
 
 
-def shard_feeds(feeds: Sequence[FeedSource], shards: int) -> list[list[FeedSource]]:
-    """Feeds grouped by host, hosts spread over at most ``shards`` non-empty groups."""
-    by_host: dict[str, list[FeedSource]] = {}
-    for feed in feeds:
-        if feed.enabled:
-            by_host.setdefault(domain_of(feed.url), []).append(feed)
-    groups: list[list[FeedSource]] = [[] for _ in range(max(1, shards))]
-    for host_feeds in sorted(by_host.values(), key=len, reverse=True):
-        min(groups, key=len).extend(host_feeds)
-    return [g for g in groups if g]
-
-
 def poll_feeds(
     rt: Runtime, feeds: Iterable[FeedSource], now: datetime | None = None, due_only: bool = False
 ) -> Report:
@@ -51,7 +39,9 @@ def poll_feeds(
     seen before. A failing feed is counted and backed off, not fatal; one failing for days is disabled.
 
     Feeds are fetched concurrently (``feeds.concurrency`` at once), each host's feeds in at most
-    ``http.host_max_concurrent`` lanes, every request waiting for its host's turn in the shared limiter.
+    ``http.host_max_concurrent`` lanes, every request waiting for its host's turn in the shared limiter. A
+    host's feeds queue their entries in the registry's order, whichever answered first: the copy one site
+    syndicates in two of its feeds is met first where the registry lists it first, on every run.
     """
     report = Report()
     asyncio.run(_poll_all(rt, list(feeds), now or datetime.now(UTC), due_only, report))
@@ -60,17 +50,30 @@ def poll_feeds(
 
 
 async def _poll_all(rt: Runtime, feeds: list[FeedSource], now: datetime, due_only: bool, report: Report) -> None:
-    by_host: dict[str, deque[FeedSource]] = {}
+    # Per host: (feed, the event of the feed before it, its own event, set once it is done).
+    by_host: dict[str, deque[tuple[FeedSource, asyncio.Event | None, asyncio.Event]]] = {}
     for feed in feeds:
-        by_host.setdefault(domain_of(feed.url), deque()).append(feed)
+        queue = by_host.setdefault(domain_of(feed.url), deque())
+        queue.append((feed, queue[-1][2] if queue else None, asyncio.Event()))
     slots = asyncio.Semaphore(rt.settings.feeds.concurrency)
     async with build_http_client(rt.settings.http) as client:
 
-        async def lane(queue: deque[FeedSource]) -> None:
+        async def lane(queue: deque[tuple[FeedSource, asyncio.Event | None, asyncio.Event]]) -> None:
             while queue:
-                feed = queue.popleft()
-                async with slots:
-                    await _poll_one(rt, client, feed, now, due_only, report)
+                feed, before, done = queue.popleft()
+                try:
+                    async with slots:
+                        polled = await _poll_one(rt, client, feed, now, due_only, report)
+                    if polled is None:
+                        continue
+                    if before is not None:
+                        await before.wait()  # the host's previous feed has queued its entries
+                    # The Redis work of a polled feed in one hand-off from the event loop (each costs a thread
+                    # switch).
+                    for name, n in await asyncio.to_thread(_queue_entries, rt, feed, *polled, now):
+                        report.count(name, n, feed_id=feed.id)
+                finally:
+                    done.set()
 
         lanes = [lane(queue) for queue in by_host.values()
                  for _ in range(min(len(queue), rt.settings.http.host_max_concurrent))]
@@ -79,20 +82,22 @@ async def _poll_all(rt: Runtime, feeds: list[FeedSource], now: datetime, due_onl
 
 async def _poll_one(
     rt: Runtime, client: httpx.AsyncClient, feed: FeedSource, now: datetime, due_only: bool, report: Report
-) -> None:
+) -> tuple[ParsedFeed, FeedState] | None:
+    """Fetch and parse one feed if it is due; the feed and its state before this poll, or None when there is
+    nothing to queue (not due, disabled, failed: counted, and a failure remembered in its state)."""
     if not feed.enabled:
         report.count("poll/feed_disabled", feed_id=feed.id)
-        return
+        return None
     state = await asyncio.to_thread(rt.feed_state.get, feed.id) if rt.feed_state else FeedState()
     if due_only and not is_due(state, now):
         report.count("poll/feed_dead" if state.disabled else "poll/not_due", feed_id=feed.id)
-        return
+        return None
     try:
         parsed = await poll_feed(client, feed, rt.settings.http, state, rt.limiter, now)
     except StageError as e:
         report.count(f"poll/{e.reason}", feed_id=feed.id)
         if e.reason == "host_busy":
-            return  # not the feed's fault: it stays due and is polled by a later run
+            return None  # not the feed's fault: it stays due and is polled by a later run
         report.errors.append(f"feed {feed.id}: {e}")
         logger.warning("feed %s failed: %s", feed.id, e)
         if rt.feed_state is not None:
@@ -102,33 +107,41 @@ async def _poll_one(
                 report.errors.append(f"feed {feed.id}: failing since {failed.failing_since}; disabled until "
                                      "it is fixed (`ingest feeds status` lists it)")
             await asyncio.to_thread(rt.feed_state.put, feed.id, failed)
-        return
-    entries = parsed.entries
+        return None
     report.count("poll/feeds_ok", feed_id=feed.id)
     if parsed.status != "parsed":
         report.count(f"poll/{parsed.status}", feed_id=feed.id)
-    report.count("poll/entries", len(entries), feed_id=feed.id)
+    report.count("poll/entries", len(parsed.entries), feed_id=feed.id)
     if parsed.skipped_without_link:
         report.count("poll/entry_without_link", parsed.skipped_without_link, feed_id=feed.id)
+    return parsed, state
+
+
+def _queue_entries(rt: Runtime, feed: FeedSource, parsed: ParsedFeed, state: FeedState, now: datetime
+                   ) -> list[tuple[str, int]]:
+    """Queue the entries not seen before and remember the feed's new state; the counters to add. Blocking
+    (Redis): run off the event loop."""
+    counts: list[tuple[str, int]] = []
     fresh: list[tuple[str, FeedEntry]] = []
-    ids = [article_id(canonical_url(entry.url)) for entry in entries]
-    for doc_id, entry, mark in zip(ids, entries, await asyncio.to_thread(rt.dedup.marks, ids, now), strict=True):
+    ids = [article_id(canonical_url(entry.url)) for entry in parsed.entries]
+    for doc_id, entry, mark in zip(ids, parsed.entries, rt.dedup.marks(ids, now), strict=True):
         status = entry_status(mark, entry_stamp(entry), now, rt.settings.dedup)
         if status in ("seen", "update_later"):
-            report.count("poll/already_indexed" if status == "seen" else "poll/update_later", feed_id=feed.id)
+            counts.append(("poll/already_indexed" if status == "seen" else "poll/update_later", 1))
             continue
         if status == "updated":
-            report.count("poll/updated", feed_id=feed.id)
+            counts.append(("poll/updated", 1))
         fresh.append((doc_id, entry))
-    queued = await asyncio.to_thread(rt.queue.enqueue, fresh)
-    report.count("poll/queued", queued, feed_id=feed.id)
+    queued = rt.queue.enqueue(fresh)
+    counts.append(("poll/queued", queued))
     if len(fresh) > queued:
-        report.count("poll/already_queued", len(fresh) - queued, feed_id=feed.id)
+        counts.append(("poll/already_queued", len(fresh) - queued))
     if rt.feed_state is not None:
         # Remembered only now that the entries are on the stream: a crash before this re-reads the feed.
         done = after_success(parsed.state or state, feed, now, rt.settings.feeds,
                              changed=parsed.status == "parsed", max_age=parsed.max_age)
-        await asyncio.to_thread(rt.feed_state.put, feed.id, done)
+        rt.feed_state.put(feed.id, done)
+    return counts
 
 
 # ---------------------------------------------------------------- process

@@ -16,8 +16,9 @@ import yaml
 from ingest.config import Settings
 from ingest.embedded.fixture_server import FixtureServer
 from ingest.errors import ServiceUnavailableError
+from ingest.feeds import shard_feeds
 from ingest.models import FeedSource
-from ingest.pipeline import poll_feeds, process_pending, shard_feeds
+from ingest.pipeline import poll_feeds, process_pending
 from ingest.runtime import build_runtime
 from ingest.search_index.query import search_articles
 from ingest.stores.elasticsearch import ElasticsearchSink, build_es_client

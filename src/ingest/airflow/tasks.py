@@ -38,8 +38,7 @@ __all__ = [
 def plan_poll_shards() -> list[list[dict[str, Any]]]:
     """The enabled feeds of the registry grouped into shards by host, each feed as a JSON dict."""
     from ingest.config import resolve_settings
-    from ingest.feeds import load_feeds
-    from ingest.pipeline import shard_feeds
+    from ingest.feeds import load_feeds, shard_feeds
 
     settings = resolve_settings()
     feeds = load_feeds(settings.feeds.path)

@@ -1,5 +1,10 @@
 -- The granted request got its answer (or failed): the next one may start `interval` from now.
--- (host_acquire.lua explains the keys.)
+-- KEYS: next, holder, and inflight when the request is done (its body read, or it failed): its lease then
+-- leaves the in-flight set in the same round trip. ARGV: token, interval in ms. (host_acquire.lua explains
+-- the keys.)
+if KEYS[3] then
+  redis.call('ZREM', KEYS[3], ARGV[1])
+end
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then
   return 0
 end

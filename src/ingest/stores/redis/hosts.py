@@ -41,8 +41,9 @@ class RedisHostLimiter:
         self._answered(keys=self._host_keys(host)[:2], args=[token, self.interval_ms])
 
     def release(self, host: str, token: str) -> None:
-        self.answered(host, token)  # a request that failed before its answer frees the host too
-        self.client.zrem(self.keys.host_inflight(host), token)
+        # One round trip: the lease leaves the in-flight set, and a request that failed before its answer frees
+        # the host too.
+        self._answered(keys=self._host_keys(host), args=[token, self.interval_ms])
 
     def penalize(self, host: str, seconds: float) -> None:
         self._penalize(keys=[self.keys.host_next(host)], args=[int(seconds * 1000)])
