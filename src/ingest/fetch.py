@@ -77,6 +77,8 @@ class PageFetcher:
             return
         try:
             self.loop.run_until_complete(self.client.aclose())
+            if self.limiter is not None:
+                self.loop.run_until_complete(self.limiter.aclose())
             self.loop.run_until_complete(self.loop.shutdown_asyncgens())
             self.loop.run_until_complete(self.loop.shutdown_default_executor())
         finally:

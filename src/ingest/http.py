@@ -4,8 +4,8 @@ that checks the address every connection is really opened to (after DNS, so a na
 private address is refused however it was reached).
 
 One mode, async: feeds (many at once inside a shard), article pages and robots.txt all go through
-:func:`fetch_url` on an ``httpx.AsyncClient`` from :func:`build_http_client`. Every call into the (synchronous,
-Redis-backed) host limiter is handed off the event loop, so waiting on Redis never stalls the other fetches.
+:func:`fetch_url` on an ``httpx.AsyncClient`` from :func:`build_http_client`. The host limiter is asynchronous
+too (redis.asyncio), so waiting on Redis never stalls the other fetches.
 """
 
 from __future__ import annotations
@@ -236,7 +236,7 @@ async def _raise_for_status(response: httpx.Response, url: str, limiter: HostLim
             # for a while, not only this URL (whose own schedule honours the whole Retry-After). One answer
             # pauses a host for a poll cycle at most, so one misconfigured URL cannot stall a publisher's
             # other feeds for hours.
-            await asyncio.to_thread(limiter.penalize, host, min(pause, HOST_PAUSE_MAX_SECONDS))
+            await limiter.penalize(host, min(pause, HOST_PAUSE_MAX_SECONDS))
         raise TransientError("http_5xx" if status >= 500 else "http_429", url, f"HTTP {status}", retry_after)
     raise PermanentError("http_4xx", url, f"HTTP {status}")
 

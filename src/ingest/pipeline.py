@@ -77,7 +77,11 @@ async def _poll_all(rt: Runtime, feeds: list[FeedSource], now: datetime, due_onl
 
         lanes = [lane(queue) for queue in by_host.values()
                  for _ in range(min(len(queue), rt.settings.http.host_max_concurrent))]
-        await asyncio.gather(*lanes)
+        try:
+            await asyncio.gather(*lanes)
+        finally:
+            if rt.limiter is not None:
+                await rt.limiter.aclose()  # its connection belongs to this run's event loop
 
 
 async def _poll_one(

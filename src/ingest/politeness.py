@@ -1,8 +1,7 @@
 """Waiting for a host's turn: the loop around :class:`ingest.stores.base.HostLimiter`, for coroutines.
 
-The limiter is synchronous (a Redis round trip per call): every call into it is handed to a worker thread
-(``asyncio.to_thread``), so a slow Redis answer holds up only the fetch that asked, never the event loop and
-the other fetches on it.
+The limiter is asynchronous (redis.asyncio): a slow Redis answer holds up only the fetch that asked, never the
+event loop and the other fetches on it.
 
 The fetch holding a :class:`Turn` awaits :meth:`Turn.answered` as soon as the response headers arrive (the
 host's interval runs from then) and the turn is released when the body is read or the request failed.
@@ -14,7 +13,6 @@ or article is left for a later run, not failed.
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -32,30 +30,30 @@ class Turn:
     async def answered(self) -> None:
         if self.limiter is not None and not self._answered:
             self._answered = True
-            await asyncio.to_thread(self.limiter.answered, self.host, self.token)
+            await self.limiter.answered(self.host, self.token)
 
     async def release(self) -> None:
         if self.limiter is not None:
-            await asyncio.to_thread(self.limiter.release, self.host, self.token)
+            await self.limiter.release(self.host, self.token)
 
 
 async def _try_acquire(limiter: HostLimiter, host: str) -> tuple[str | None, float]:
-    """``limiter.try_acquire`` in a worker thread. A grant that arrives after the caller was cancelled (its
-    response deadline ran out meanwhile) is given back, not held until its lease expires."""
-    asking = asyncio.ensure_future(asyncio.to_thread(limiter.try_acquire, host))
+    """``limiter.try_acquire``, shielded: a grant that arrives after the caller was cancelled (its response
+    deadline ran out meanwhile) is given back, not held until its lease expires."""
+    abandoned = asyncio.Event()
+
+    async def ask() -> tuple[str | None, float]:
+        token, wait = await limiter.try_acquire(host)
+        if token is not None and abandoned.is_set():
+            await limiter.release(host, token)
+        return token, wait
+
+    asking = asyncio.ensure_future(ask())
     try:
         return await asyncio.shield(asking)
     except asyncio.CancelledError:
-        asking.add_done_callback(functools.partial(_give_back, limiter, host))
+        abandoned.set()
         raise
-
-
-def _give_back(limiter: HostLimiter, host: str, asking: asyncio.Future[tuple[str | None, float]]) -> None:
-    if asking.cancelled() or asking.exception() is not None:
-        return
-    token, _ = asking.result()
-    if token is not None:
-        asyncio.get_running_loop().run_in_executor(None, limiter.release, host, token)
 
 
 async def _ask(limiter: HostLimiter, host: str, waited: float, max_wait: float, url: str) -> tuple[str | None, float]:

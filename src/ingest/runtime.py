@@ -84,7 +84,7 @@ def build_runtime(settings: Settings, models: NerModels | None = None, search: b
         check_search_server(es, ", ".join(settings.elasticsearch.hosts))
     prefix = settings.redis.prefix
     limiter = RedisHostLimiter(
-        redis_client, prefix, settings.http.host_min_interval_seconds, settings.http.host_max_concurrent,
+        settings.redis.url, prefix, settings.http.host_min_interval_seconds, settings.http.host_max_concurrent,
         hold_seconds=settings.http.total_timeout + settings.http.connect_timeout,
     )
     robots = RedisRobotsCache(redis_client, prefix, settings.http.robots_cache_hours * 3600)

@@ -64,17 +64,22 @@ class FeedStateStore(Protocol):
 
 class HostLimiter(Protocol):
     """Per-host politeness shared by every worker: a request starts only with a grant; the holder says when
-    the answer came (the interval runs from then) and releases the grant once the body is read."""
+    the answer came (the interval runs from then) and releases the grant once the body is read. Asynchronous:
+    it is waited on inside the event loop that fetches."""
 
-    def try_acquire(self, host: str) -> tuple[str | None, float]:
+    async def try_acquire(self, host: str) -> tuple[str | None, float]:
         """``(token, 0)`` when the request may start now, else ``(None, seconds to wait before asking again)``."""
         ...
 
-    def answered(self, host: str, token: str) -> None: ...
-    def release(self, host: str, token: str) -> None: ...
+    async def answered(self, host: str, token: str) -> None: ...
+    async def release(self, host: str, token: str) -> None: ...
 
-    def penalize(self, host: str, seconds: float) -> None:
+    async def penalize(self, host: str, seconds: float) -> None:
         """No request to ``host`` starts for ``seconds`` (the host answered 429 or 503)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close what the running event loop opened (before the loop ends)."""
         ...
 
 
