@@ -140,25 +140,33 @@ async def fetch_url(
 ) -> Page:
     """GET a URL within the size cap and the response deadline (enforced by the event loop), following
     redirects, each hop waiting for its host's turn when a ``limiter`` is given; errors carry a reason. A 304
-    answer to conditional ``headers`` comes back as a ``Page`` with status 304 and no body."""
+    answer to conditional ``headers`` comes back as a ``Page`` with status 304 and no body.
+
+    The deadline (``total_timeout``) counts the time requests are in flight, not the time spent waiting for a
+    host's turn: that wait has its own bound (``host_max_wait_seconds``, then ``host_busy``), so a host held by
+    another worker, or by a dead one's lease until it expires, never makes a feed fail as ``timeout``."""
     current = url
     request_headers = {"Accept": accept, **(headers or {})}
+    loop = asyncio.get_running_loop()
+    remaining = settings.total_timeout
     try:
         with _transport_errors(url):
-            async with asyncio.timeout(settings.total_timeout):
+            async with asyncio.timeout(None) as deadline:
                 for _hop in range(settings.max_redirects + 1):
                     host = check_url(current)
-                    async with (
-                        host_turn(limiter, host, settings.host_max_wait_seconds, current) as turn,
-                        client.stream("GET", current, headers=request_headers) as response,
-                    ):
-                        step = await _answered(response, turn, url, current, settings, limiter, host)
-                        if isinstance(step, str):
-                            current = step
-                            continue
-                        async for chunk in response.aiter_bytes():
-                            step.add(chunk)
-                        return step.page()
+                    deadline.reschedule(None)
+                    async with host_turn(limiter, host, settings.host_max_wait_seconds, current) as turn:
+                        started = loop.time()
+                        deadline.reschedule(started + remaining)
+                        async with client.stream("GET", current, headers=request_headers) as response:
+                            step = await _answered(response, turn, url, current, settings, limiter, host)
+                            if isinstance(step, str):
+                                current = step
+                                remaining -= loop.time() - started
+                                continue
+                            async for chunk in response.aiter_bytes():
+                                step.add(chunk)
+                            return step.page()
     except TimeoutError as e:
         raise _too_slow(url, settings) from e
     raise PermanentError("too_many_redirects", url, f"more than {settings.max_redirects} redirects")

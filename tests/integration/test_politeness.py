@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import pytest
 
+from ingest.config import Settings
+from ingest.embedded.fixture_server import FixtureServer
+from ingest.pipeline import poll_feeds
 from ingest.politeness import host_turn
-from ingest.stores.redis import RedisHostLimiter
+from ingest.runtime import build_poll_runtime
+from ingest.stores.redis import RedisFeedStateStore, RedisHostLimiter, build_redis_client
+from tests.conftest import demo_feeds
 
 HOST = "example.org"
 
@@ -45,3 +53,29 @@ def test_a_grant_that_comes_after_the_deadline_is_given_back(redis_url: str, pre
     asyncio.run(give_up())
     token, wait = asyncio.run(ask_again())
     assert token is not None and wait == 0.0
+
+
+def test_a_dead_workers_host_lease_delays_a_feed_but_never_fails_it(settings: Settings,
+                                                                    fixture_server: FixtureServer) -> None:
+    """A worker killed while it held a host's turn leaves its lease until it expires. Another feed of that host
+    waits for it (within host_max_wait) and is polled normally: the wait is not the response's time, so a
+    short response deadline does not turn it into a ``timeout`` failure."""
+    settings.http.total_timeout = 1.0
+    settings.http.host_max_wait_seconds = 15.0
+    feeds = demo_feeds(fixture_server.base_url)[:1]
+    host = urlsplit(feeds[0].url).hostname or ""
+    dead = RedisHostLimiter(settings.redis.url, settings.redis.prefix, 0.0, 2, hold_seconds=3.0)
+
+    async def die_holding_the_host() -> None:
+        token, _ = await dead.try_acquire(host)
+        assert token is not None
+        await dead.aclose()  # the process is gone; its lease stays until it expires
+
+    asyncio.run(die_holding_the_host())
+    started = time.monotonic()
+    with build_poll_runtime(settings) as rt:
+        report = poll_feeds(rt, feeds, datetime.now(UTC))
+    assert time.monotonic() - started >= 2.0  # it did wait for the lease to lapse
+    assert report.counts["poll/feeds_ok"] == 1 and report.counts["poll/timeout"] == 0
+    state = RedisFeedStateStore(build_redis_client(settings.redis.url), settings.redis.prefix).get(feeds[0].id)
+    assert state.consecutive_failures == 0 and state.last_error is None
