@@ -203,11 +203,13 @@ class Article(Record):
 
 @dataclass(frozen=True)
 class QueuedEntry:
-    """A feed entry read from the pending stream, with its stream id and how often it was delivered."""
+    """A feed entry read from the pending stream, with its stream id, how often it was delivered, and why the
+    last delivery that tried it left it pending (None: none did)."""
 
     message_id: str
     entry: FeedEntry
     deliveries: int
+    last_failure: str | None = None
 
 
 @dataclass(frozen=True)

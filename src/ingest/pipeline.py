@@ -176,7 +176,9 @@ def process_batch(rt: Runtime, consumer: str, now: datetime) -> tuple[int, Repor
         entry = item.entry
         report.count("process/read", feed_id=entry.feed_id)
         if item.deliveries > settings.max_deliveries:
-            _dead_letter(rt, report, item, "max_deliveries", f"delivered {item.deliveries} times without success")
+            last = f"; last: {item.last_failure}" if item.last_failure else ""
+            _dead_letter(rt, report, item, "max_deliveries",
+                         f"delivered {item.deliveries} times without success{last}")
             continue
         doc_id = article_id(canonical_url(entry.url))
         stamp = entry_stamp(entry)
@@ -187,6 +189,7 @@ def process_batch(rt: Runtime, consumer: str, now: datetime) -> tuple[int, Repor
             continue
         if not rt.dedup.claim(doc_id, consumer, settings.claim_ttl_seconds):
             report.count("process/claimed_elsewhere", feed_id=entry.feed_id)
+            rt.queue.not_attempted(item.message_id)
             continue
         try:
             page = rt.fetcher.fetch(entry.url)
@@ -194,6 +197,7 @@ def process_batch(rt: Runtime, consumer: str, now: datetime) -> tuple[int, Repor
             rt.dedup.release(doc_id, consumer)
             report.count(f"fetch/{e.reason}", feed_id=entry.feed_id)
             report.errors.append(f"retry later: {e}")
+            rt.queue.failed(item.message_id, f"fetch/{e.reason}: {e}")
             logger.warning("will retry %s: %s", entry.url, e)
             continue
         except PermanentError as e:
@@ -266,6 +270,7 @@ def _enrich_and_index(rt: Runtime, report: Report, candidates: list[_Candidate],
         elif outcome.retryable:
             rt.dedup.release(entry_id, consumer)
             report.count(f"index/retry_{outcome.status}", feed_id=feed_id)
+            rt.queue.failed(candidate.item.message_id, f"index/retry_{outcome.status}: {outcome.error or ''}")
         else:
             rt.dedup.release(entry_id, consumer)
             # The document goes with it: `ingest dlq list --json` shows what the index refused.

@@ -23,6 +23,7 @@ from ingest.runtime import build_runtime
 from ingest.search_index.query import search_articles
 from ingest.stores.elasticsearch import ElasticsearchSink, build_es_client
 from ingest.stores.redis import RedisPendingQueue
+from ingest.urls import article_id, canonical_url
 from tests.conftest import demo_feeds
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -311,3 +312,41 @@ def test_feed_schedule_and_health(settings: Settings, fixture_server: FixtureSer
     assert status["healthy"]["state"] == "ok" and status["healthy"]["entries_queued"] == 3
     assert status["busy"]["state"] == "failing" and status["busy"]["consecutive_failures"] == 1
     assert status["gone"]["state"] == "dead" and status["gone"]["enabled"] is False
+
+
+def test_a_dead_letter_says_why_the_deliveries_failed(settings: Settings, fixture_server: FixtureServer) -> None:
+    base = fixture_server.base_url
+    settings.pipeline.max_deliveries = 1
+    settings.pipeline.reclaim_idle_seconds = 0
+    with build_runtime(settings) as rt:
+        rt.sink.ensure_ready()
+        _serve_feed(fixture_server, "flaky-why.xml", [f"{base}/status/503?why"])
+        poll_feeds(rt, [FeedSource(id="flaky-why", url=f"{base}/feeds/flaky-why.xml", name="Flaky")])
+        process_pending(rt, "w", NOW, max_batches=1)
+        assert process_pending(rt, "w", NOW, max_batches=1).counts["process/max_deliveries"] == 1
+        [dead] = rt.queue.dead_letters()  # type: ignore[attr-defined]
+    assert dead["reason"] == "max_deliveries"
+    assert "delivered 2 times without success; last: fetch/http_5xx" in dead["detail"]
+
+
+def test_an_entry_whose_url_another_worker_holds_is_not_counted_as_a_delivery(
+    settings: Settings, fixture_server: FixtureServer
+) -> None:
+    """A URL claimed by another worker (alive, or dead until its claim expires) is skipped without using up
+    the entry's deliveries: it is fetched once the claim is gone, never dead-lettered for it."""
+    base = fixture_server.base_url
+    settings.pipeline.max_deliveries = 1
+    settings.pipeline.reclaim_idle_seconds = 0
+    url = f"{base}/pages/izhevsk-attaque-drones.html"
+    with build_runtime(settings) as rt:
+        rt.sink.ensure_ready()
+        _serve_feed(fixture_server, "held.xml", [url])
+        poll_feeds(rt, [FeedSource(id="held", url=f"{base}/feeds/held.xml", name="Held")])
+        doc_id = article_id(canonical_url(url))
+        assert rt.dedup.claim(doc_id, "another-worker", 60)
+        for _ in range(3):
+            assert process_pending(rt, "w", NOW, max_batches=1).counts["process/claimed_elsewhere"] == 1
+        rt.dedup.release(doc_id, "another-worker")
+        done = process_pending(rt, "w", NOW, max_batches=1)
+        assert done.counts["index/indexed"] == 1 and done.counts["process/max_deliveries"] == 0
+        assert rt.queue.dead_letters() == []  # type: ignore[attr-defined]

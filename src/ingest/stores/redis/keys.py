@@ -49,6 +49,7 @@ class Keys:
         self.pending = f"{prefix}:stream:pending"
         self.dead = f"{prefix}:stream:dead"
         self.attempts = f"{prefix}:attempts"
+        self.last_failure = f"{prefix}:lastfailure"
         self.stats = f"{prefix}:stats"
         self.feed_stats = f"{prefix}:feedstats"
         # Near-duplicate and story state (stories.lua names the keys under it; one hash tag, one slot). "v2":

@@ -78,11 +78,26 @@ class RedisPendingQueue:
             fresh: Any = self.client.xreadgroup(self.group, consumer, {self.keys.pending: ">"}, count=wanted)
             for _stream, items in fresh or []:
                 messages.extend(items)
-        batch = []
-        for message_id, fields in messages:
-            deliveries = int(self.client.hincrby(self.keys.attempts, message_id, 1))
-            batch.append(QueuedEntry(message_id, FeedEntry.model_validate_json(fields["entry"]), deliveries))
-        return batch
+        counted = self.client.pipeline(transaction=False)
+        for message_id, _fields in messages:
+            counted.hincrby(self.keys.attempts, message_id, 1)
+            counted.hget(self.keys.last_failure, message_id)
+        replies = counted.execute()
+        return [
+            QueuedEntry(message_id, FeedEntry.model_validate_json(fields["entry"]), int(replies[2 * n]),
+                        replies[2 * n + 1])
+            for n, (message_id, fields) in enumerate(messages)
+        ]
+
+    def failed(self, message_id: str, why: str) -> None:
+        """Remember why this delivery of an entry left it pending (the last reason is what its dead letter
+        says if it never succeeds)."""
+        self.client.hset(self.keys.last_failure, message_id, why[:300])
+
+    def not_attempted(self, message_id: str) -> None:
+        """This delivery did not try the entry (another worker holds its URL): it does not count towards
+        ``max_deliveries``."""
+        self.client.hincrby(self.keys.attempts, message_id, -1)
 
     def ack(self, message_ids: Sequence[str]) -> None:
         if not message_ids:
@@ -91,6 +106,7 @@ class RedisPendingQueue:
         pipe.xack(self.keys.pending, self.group, *message_ids)
         pipe.xdel(self.keys.pending, *message_ids)
         pipe.hdel(self.keys.attempts, *message_ids)
+        pipe.hdel(self.keys.last_failure, *message_ids)
         pipe.execute()
 
     def dead_letter(
