@@ -74,6 +74,9 @@ class PipelineSettings(BaseModel):
     # A page marked for subscribers whose text is shorter than this is a teaser: the feed's summary stands in.
     paywall_stub_chars: int = 1500
     consumer_group: str = "processors"
+    # After SIGTERM or SIGINT, `ingest process` hands back what it has not started and finishes the rest within
+    # this many seconds; past it, it exits anyway (its entries stay pending, its claims expire).
+    stop_seconds: float = Field(default=30.0, gt=0)
 
 
 class NlpSettings(BaseModel):

@@ -23,7 +23,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
@@ -167,6 +167,25 @@ def decide(article_id: str, text_hash: str, mark: Mark | None, owner: str | None
     if owner is not None and owner != article_id:
         return Decision("duplicate", story_id=owner, duplicate_of=owner)
     return Decision("new", story_id=article_id, duplicate_of=None)
+
+
+def entries_to_queue(
+    ids: Sequence[str], entries: Sequence[FeedEntry], marks: Sequence[Mark | None], now: datetime,
+    settings: DedupSettings,
+) -> tuple[list[tuple[str, FeedEntry]], list[tuple[str, int]]]:
+    """The polled entries to queue (new, or updated and due: :func:`entry_status`) with their article ids, and
+    the poll's counters for the others (``poll/already_indexed``, ``poll/update_later``) and ``poll/updated``."""
+    counts: list[tuple[str, int]] = []
+    fresh: list[tuple[str, FeedEntry]] = []
+    for doc_id, entry, mark in zip(ids, entries, marks, strict=True):
+        status = entry_status(mark, entry_stamp(entry), now, settings)
+        if status in ("seen", "update_later"):
+            counts.append(("poll/already_indexed" if status == "seen" else "poll/update_later", 1))
+            continue
+        if status == "updated":
+            counts.append(("poll/updated", 1))
+        fresh.append((doc_id, entry))
+    return fresh, counts
 
 
 @dataclass(frozen=True)

@@ -47,3 +47,11 @@ class TransientError(StageError):
 
 class PermanentError(StageError):
     """Retrying will not help: 4xx, not HTML, too large, nothing to extract."""
+
+
+class StopRequestedError(IngestError):
+    """The worker was asked to stop (SIGTERM, SIGINT) while it waited on ``url``: hand the entry back."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(f"stopping: {url} left for another worker")
+        self.url = url

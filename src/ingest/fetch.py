@@ -11,16 +11,20 @@ its own, kept for the worker's life, so the connections are reused from one arti
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 
 import httpx
 
 from ingest.config import HttpSettings
-from ingest.errors import PermanentError
+from ingest.errors import PermanentError, StopRequestedError
 from ingest.http import build_http_client, fetch_url
 from ingest.models import Page
 from ingest.robots import check_robots
 from ingest.stores.base import HostLimiter, RobotsCache
 
+# How often a fetch in progress looks whether the worker was asked to stop.
+STOP_POLL_SECONDS = 0.1
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 # Types servers use when they do not know: the bytes decide.
 _UNKNOWN_TYPES = frozenset({"", "application/octet-stream", "binary/octet-stream", "text/plain"})
@@ -59,17 +63,36 @@ class PageFetcher:
     opened for it, both kept until :meth:`close`. Use it from one thread at a time."""
 
     def __init__(
-        self, settings: HttpSettings, limiter: HostLimiter | None = None, robots: RobotsCache | None = None
+        self, settings: HttpSettings, limiter: HostLimiter | None = None, robots: RobotsCache | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.settings, self.limiter, self.robots = settings, limiter, robots
+        self.stop = stop
         self.loop = asyncio.new_event_loop()
         self.client = build_http_client(settings)
 
     def fetch(self, url: str) -> Page:
-        """:func:`fetch_article` of ``url``, run to completion on this fetcher's loop."""
-        return self.loop.run_until_complete(
-            fetch_article(self.client, url, self.settings, self.limiter, self.robots)
-        )
+        """:func:`fetch_article` of ``url``, run to completion on this fetcher's loop. ``StopRequestedError`` when
+        ``stop`` is set meanwhile (a fetch can wait a minute for its host's turn and as long for its answer)."""
+        return self.loop.run_until_complete(self._fetch(url))
+
+    async def _fetch(self, url: str) -> Page:
+        fetching = asyncio.ensure_future(fetch_article(self.client, url, self.settings, self.limiter, self.robots))
+        if self.stop is None:
+            return await fetching
+        watching = asyncio.ensure_future(self._stopped())
+        await asyncio.wait({fetching, watching}, return_when=asyncio.FIRST_COMPLETED)
+        if not fetching.done():
+            fetching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await fetching
+            raise StopRequestedError(url)
+        watching.cancel()
+        return fetching.result()
+
+    async def _stopped(self) -> None:
+        while self.stop is not None and not self.stop.is_set():
+            await asyncio.sleep(STOP_POLL_SECONDS)
 
     def close(self) -> None:
         """Close the client on its loop, then the loop (idempotent)."""

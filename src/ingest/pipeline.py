@@ -13,13 +13,13 @@ from typing import Any
 
 import httpx
 
-from ingest.dedup import DedupItem, DedupStep, entry_stamp, entry_status
+from ingest.dedup import DedupItem, DedupStep, entries_to_queue, entry_stamp, entry_status
 from ingest.enrich import enrich_articles
-from ingest.errors import PermanentError, StageError, TransientError
+from ingest.errors import PermanentError, StageError, StopRequestedError, TransientError
 from ingest.extract import article_from_page
 from ingest.http import build_http_client
 from ingest.index import to_document
-from ingest.models import Article, FeedEntry, FeedSource, FeedState, Mark, QueuedEntry
+from ingest.models import Article, FeedSource, FeedState, Mark, QueuedEntry
 from ingest.poll import ParsedFeed, poll_feed
 from ingest.report import Report
 from ingest.runtime import Runtime
@@ -125,17 +125,8 @@ def _queue_entries(rt: Runtime, feed: FeedSource, parsed: ParsedFeed, state: Fee
                    ) -> list[tuple[str, int]]:
     """Queue the entries not seen before and remember the feed's new state; the counters to add. Blocking
     (Redis): run off the event loop."""
-    counts: list[tuple[str, int]] = []
-    fresh: list[tuple[str, FeedEntry]] = []
     ids = [article_id(canonical_url(entry.url)) for entry in parsed.entries]
-    for doc_id, entry, mark in zip(ids, parsed.entries, rt.dedup.marks(ids, now), strict=True):
-        status = entry_status(mark, entry_stamp(entry), now, rt.settings.dedup)
-        if status in ("seen", "update_later"):
-            counts.append(("poll/already_indexed" if status == "seen" else "poll/update_later", 1))
-            continue
-        if status == "updated":
-            counts.append(("poll/updated", 1))
-        fresh.append((doc_id, entry))
+    fresh, counts = entries_to_queue(ids, parsed.entries, rt.dedup.marks(ids, now), now, rt.settings.dedup)
     queued = rt.queue.enqueue(fresh)
     counts.append(("poll/queued", queued))
     if len(fresh) > queued:
@@ -172,7 +163,10 @@ def process_batch(rt: Runtime, consumer: str, now: datetime) -> tuple[int, Repor
     step = DedupStep(rt.dedup, rt.stories, rt.settings.dedup, now)
     checked = int(now.timestamp())  # when this batch's URLs are fetched, for their marks
     done: list[str] = []
-    for item in items:
+    for n, item in enumerate(items):
+        if rt.stop.is_set():  # asked to stop: what is not started goes back to the group at once
+            _hand_back(rt, report, items[n:], consumer)
+            break
         entry = item.entry
         report.count("process/read", feed_id=entry.feed_id)
         if item.deliveries > settings.max_deliveries:
@@ -193,6 +187,10 @@ def process_batch(rt: Runtime, consumer: str, now: datetime) -> tuple[int, Repor
             continue
         try:
             page = rt.fetcher.fetch(entry.url)
+        except StopRequestedError:
+            rt.dedup.release(doc_id, consumer)
+            _hand_back(rt, report, items[n:], consumer)
+            break
         except TransientError as e:
             rt.dedup.release(doc_id, consumer)
             report.count(f"fetch/{e.reason}", feed_id=entry.feed_id)
@@ -242,6 +240,8 @@ def process_pending(rt: Runtime, consumer: str, now: datetime, max_batches: int 
     report = Report()
     limit = max_batches if max_batches is not None else rt.settings.pipeline.max_batches
     for _ in range(limit):
+        if rt.stop.is_set():
+            break
         read, batch = process_batch(rt, consumer, now)
         report.merge(batch)
         if read == 0:
@@ -279,15 +279,13 @@ def _enrich_and_index(rt: Runtime, report: Report, candidates: list[_Candidate],
     rt.queue.ack(acked)
 
 
-def _dead_letter(
-    rt: Runtime,
-    report: Report,
-    item: QueuedEntry,
-    reason: str,
-    detail: str,
-    stage: str = "process",
-    document: dict[str, Any] | None = None,
-) -> None:
+def _hand_back(rt: Runtime, report: Report, items: list[QueuedEntry], consumer: str) -> None:
+    rt.queue.hand_back([i.message_id for i in items], consumer)
+    report.count("process/handed_back", len(items))
+
+
+def _dead_letter(rt: Runtime, report: Report, item: QueuedEntry, reason: str, detail: str, stage: str = "process",
+                 document: dict[str, Any] | None = None) -> None:
     rt.queue.dead_letter(item, reason, detail, stage=stage, document=document)
     report.count(f"{stage}/{reason}", feed_id=item.entry.feed_id)
     report.count("process/dead_lettered", feed_id=item.entry.feed_id)

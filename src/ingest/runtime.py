@@ -3,6 +3,7 @@ one place (:meth:`Runtime.close`, or ``with build_runtime(settings) as rt``)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,6 +51,8 @@ class Runtime:
     limiter: HostLimiter | None = None
     robots: RobotsCache | None = None
     stats: StatsSink | None = None  # when counters are kept for operators
+    # set when the worker is asked to stop (ingest.cli sets it on SIGTERM/SIGINT): no new entry is started
+    stop: threading.Event = field(default_factory=threading.Event)
     # what close() closes, in order (the page fetcher, the search and Redis clients)
     closers: list[Callable[[], object]] = field(default_factory=list, repr=False)
 
@@ -88,7 +91,8 @@ def build_runtime(settings: Settings, models: NerModels | None = None, search: b
         hold_seconds=settings.http.total_timeout + settings.http.connect_timeout,
     )
     robots = RedisRobotsCache(redis_client, prefix, settings.http.robots_cache_hours * 3600)
-    fetcher = PageFetcher(settings.http, limiter, robots)
+    stop = threading.Event()
+    fetcher = PageFetcher(settings.http, limiter, robots, stop)
     return Runtime(
         settings=settings,
         queue=RedisPendingQueue.for_settings(redis_client, settings),
@@ -101,6 +105,7 @@ def build_runtime(settings: Settings, models: NerModels | None = None, search: b
         stats=RedisStats(redis_client, prefix),
         limiter=limiter,
         robots=robots,
+        stop=stop,
         closers=[fetcher.close, es.close, redis_client.close],
     )
 

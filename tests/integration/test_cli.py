@@ -4,23 +4,32 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
 from ingest.config import Settings
+from ingest.embedded.fixture_server import FixtureServer
 from ingest.embedded.services import free_port
+from ingest.stores.elasticsearch import build_es_client
+from ingest.stores.redis import RedisPendingQueue, build_redis_client
 from tests.conftest import demo_feeds, shared_fixtures
 
 INGEST = [sys.executable, "-m", "ingest.cli"]
 
 
+def _clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
+
+
 def run(args: list[str], env: dict[str, str] | None = None, stdin: str | None = None,
         timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
+    full_env = _clean_env()
     full_env.update(env or {})
     return subprocess.run([*INGEST, *args], capture_output=True, text=True, env=full_env, input=stdin,
                           timeout=timeout, check=False)
@@ -245,3 +254,50 @@ def test_the_python_api_names_a_search_server_that_does_not_answer(monkeypatch: 
     monkeypatch.setenv("INGEST_ELASTICSEARCH__HOSTS", json.dumps([f"http://127.0.0.1:{free_port()}"]))
     with pytest.raises(ServiceUnavailableError, match=r"search server is not reachable at http://127\.0\.0\.1"):
         ingest.search("drones")
+
+
+STOP_PAGES = ["izhevsk-attaque-drones.html", "lemonde-binet-macron.html", "lefigaro-ukraine-frappes.html",
+              "globalnews-kyiv-missile.html", "euronews-en-venezuela-oil.html", "guardian-valencia-fire.html"]
+
+
+def test_sigterm_mid_batch_hands_the_batch_back_and_a_new_worker_indexes_the_rest(
+    settings: Settings, fixture_server: FixtureServer, tmp_path: Path
+) -> None:
+    """SIGTERM while `ingest process` waits on a host: it exits within the grace time (30 s) with one line and
+    exit 143, what it had not started is handed back at once (not after the reclaim time), and the next worker
+    indexes every article once, with no dead letter."""
+    base = fixture_server.base_url
+    links = "".join(f"<item><title>p{i}</title><link>{base}/pages/{page}</link></item>"
+                    for i, page in enumerate(STOP_PAGES))
+    (fixture_server.root / "feeds" / "stop.xml").write_text(
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{links}</channel></rss>')
+    registry = tmp_path / "feeds.yaml"
+    registry.write_text(yaml.safe_dump({"feeds": [{"id": "stop", "url": f"{base}/feeds/stop.xml", "name": "S"}]}))
+    env = {**settings_env(settings, tmp_path), "INGEST_FEEDS__PATH": str(registry),
+           "INGEST_HTTP__HOST_MIN_INTERVAL_SECONDS": "2", "INGEST_PIPELINE__RECLAIM_IDLE_SECONDS": "600"}
+    assert "queued=6" in run(["poll"], env=env).stdout
+
+    seen = len(fixture_server.hits)
+    worker = subprocess.Popen([*INGEST, "process"], env={**_clean_env(), **env}, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not any(h.startswith("/pages/") for h in fixture_server.hits[seen:]):
+        assert worker.poll() is None and time.monotonic() < deadline, "the worker never fetched a page"
+        time.sleep(0.05)
+    worker.send_signal(signal.SIGTERM)
+    signalled = time.monotonic()
+    _out, err = worker.communicate(timeout=60)
+    assert time.monotonic() - signalled < 30
+    assert worker.returncode == 143, err
+    [line] = [line for line in err.splitlines() if "stopped by SIGTERM" in line]
+    handed_back = int(line.split("stopped by SIGTERM: ", 1)[1].split()[0])
+    assert 1 <= handed_back <= 5
+
+    again = run(["process"], env=env)
+    assert again.returncode == 0, again.stderr
+    client = build_redis_client(settings.redis.url)
+    queue = RedisPendingQueue.for_settings(client, settings)
+    assert queue.pending_count() == 0 and queue.dead_letters() == []
+    es = build_es_client(settings.elasticsearch)
+    es.indices.refresh(index=settings.elasticsearch.index_prefix)
+    assert int(es.count(index=settings.elasticsearch.index_prefix)["count"]) == len(STOP_PAGES)

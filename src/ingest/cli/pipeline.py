@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from ingest.cli.output import (
     print_errors,
     read_bytes,
 )
+from ingest.cli.stopping import stop_on_signals
 from ingest.config import Settings, resolve_settings
 from ingest.errors import ConfigError
 
@@ -45,12 +47,17 @@ def cmd_process(args: argparse.Namespace) -> int:
     from ingest.runtime import build_runtime
 
     settings = resolve_settings()
-    rt = build_runtime(settings)
-    rt.sink.ensure_ready()
-    report = process_pending(rt, args.consumer or consumer_name(), datetime.now(UTC), args.max_batches)
-    print_counts("process", report.counts)
-    print_errors(report.errors)
-    print(f"pending after this run: {rt.queue.pending_count()}")
+    with build_runtime(settings) as rt, stop_on_signals(rt.stop, settings.pipeline.stop_seconds) as stopping:
+        rt.sink.ensure_ready()
+        report = process_pending(rt, args.consumer or consumer_name(), datetime.now(UTC), args.max_batches)
+        print_counts("process", report.counts)
+        print_errors(report.errors)
+        print(f"pending after this run: {rt.queue.pending_count()}")
+    if stopping.signum is not None:
+        print(f"ingest: stopped by {stopping.name}: {report.counts['process/handed_back']} entries handed back to "
+              f"the other workers, {report.counts['index/indexed']} indexed before stopping; exit "
+              f"{stopping.exit_code}", file=sys.stderr)
+        return stopping.exit_code
     return 0
 
 

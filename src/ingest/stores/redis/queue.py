@@ -94,6 +94,19 @@ class RedisPendingQueue:
         says if it never succeeds)."""
         self.client.hset(self.keys.last_failure, message_id, why[:300])
 
+    def hand_back(self, message_ids: Sequence[str], consumer: str) -> None:
+        """Give entries this consumer was delivered, and did not try, back to the group at once (a worker that
+        stops): they look idle for ``reclaim_idle`` already, so the next batch read of any worker reclaims them,
+        and this delivery does not count towards ``max_deliveries``."""
+        if not message_ids:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        pipe.xclaim(self.keys.pending, self.group, consumer, 0, list(message_ids), idle=self.reclaim_idle_ms,
+                    justid=True)
+        for message_id in message_ids:
+            pipe.hincrby(self.keys.attempts, message_id, -1)
+        pipe.execute()
+
     def not_attempted(self, message_id: str) -> None:
         """This delivery did not try the entry (another worker holds its URL): it does not count towards
         ``max_deliveries``."""
