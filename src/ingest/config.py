@@ -77,6 +77,9 @@ class PipelineSettings(BaseModel):
     # After SIGTERM or SIGINT, `ingest process` hands back what it has not started and finishes the rest within
     # this many seconds; past it, it exits anyway (its entries stay pending, its claims expire).
     stop_seconds: float = Field(default=30.0, gt=0)
+    # A worker renews its lease every third of this; once it lapses (the worker was killed), its URL claims and
+    # stream entries are taken over by the next worker at once instead of after claim_ttl / reclaim_idle.
+    lease_seconds: float = Field(default=30.0, gt=0)
 
 
 class NlpSettings(BaseModel):

@@ -239,13 +239,14 @@ def process_pending(rt: Runtime, consumer: str, now: datetime, max_batches: int 
     """Process batches until the stream has nothing new for this consumer or ``max_batches`` is reached."""
     report = Report()
     limit = max_batches if max_batches is not None else rt.settings.pipeline.max_batches
-    for _ in range(limit):
-        if rt.stop.is_set():
-            break
-        read, batch = process_batch(rt, consumer, now)
-        report.merge(batch)
-        if read == 0:
-            break
+    with rt.leased(consumer):  # what this worker holds is taken over soon after it dies, not 15 minutes later
+        for _ in range(limit):
+            if rt.stop.is_set():
+                break
+            read, batch = process_batch(rt, consumer, now)
+            report.merge(batch)
+            if read == 0:
+                break
     return report
 
 

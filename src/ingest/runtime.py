@@ -4,7 +4,8 @@ one place (:meth:`Runtime.close`, or ``with build_runtime(settings) as rt``)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
@@ -22,6 +23,7 @@ from ingest.stores.base import (
     RobotsCache,
     StatsSink,
     StoryStore,
+    WorkerLeases,
 )
 from ingest.stores.elasticsearch import ElasticsearchSink, build_es_client, check_search_server
 from ingest.stores.redis import (
@@ -32,6 +34,7 @@ from ingest.stores.redis import (
     RedisRobotsCache,
     RedisStats,
     RedisStoryStore,
+    RedisWorkers,
     build_redis_client,
 )
 
@@ -53,6 +56,7 @@ class Runtime:
     stats: StatsSink | None = None  # when counters are kept for operators
     # set when the worker is asked to stop (ingest.cli sets it on SIGTERM/SIGINT): no new entry is started
     stop: threading.Event = field(default_factory=threading.Event)
+    workers: WorkerLeases | None = None
     # what close() closes, in order (the page fetcher, the search and Redis clients)
     closers: list[Callable[[], object]] = field(default_factory=list, repr=False)
 
@@ -60,6 +64,30 @@ class Runtime:
         if self.stats is not None:
             # The clock when the counts are written: what the pipeline view's hourly throughput shows.
             self.stats.add(report.counts, report.feed_counts, at=datetime.now(UTC))
+
+    @contextmanager
+    def leased(self, worker: str) -> Iterator[None]:
+        """Keep ``worker``'s lease alive (a beat every third of it, from a thread) for the block; on leaving,
+        the lease ends at once. Without a lease store: nothing."""
+        if self.workers is None:
+            yield
+            return
+        workers, every = self.workers, self.settings.pipeline.lease_seconds / 3
+        done = threading.Event()
+
+        def beat() -> None:
+            while not done.wait(every):
+                workers.beat(worker)
+
+        workers.beat(worker)
+        beating = threading.Thread(target=beat, name=f"lease-{worker}", daemon=True)
+        beating.start()
+        try:
+            yield
+        finally:
+            done.set()
+            beating.join()
+            workers.gone(worker)
 
     def close(self) -> None:
         """Close every client the runtime opened (idempotent)."""
@@ -86,6 +114,7 @@ def build_runtime(settings: Settings, models: NerModels | None = None, search: b
     if search:
         check_search_server(es, ", ".join(settings.elasticsearch.hosts))
     prefix = settings.redis.prefix
+    workers = RedisWorkers(redis_client, prefix, settings.pipeline.lease_seconds)
     limiter = RedisHostLimiter(
         settings.redis.url, prefix, settings.http.host_min_interval_seconds, settings.http.host_max_concurrent,
         hold_seconds=settings.http.total_timeout + settings.http.connect_timeout,
@@ -96,7 +125,7 @@ def build_runtime(settings: Settings, models: NerModels | None = None, search: b
     return Runtime(
         settings=settings,
         queue=RedisPendingQueue.for_settings(redis_client, settings),
-        dedup=RedisDedupStore(redis_client, prefix, settings.dedup),
+        dedup=RedisDedupStore(redis_client, prefix, settings.dedup, workers),
         stories=RedisStoryStore(redis_client, prefix, settings.dedup),
         feed_state=RedisFeedStateStore(redis_client, prefix),
         sink=ElasticsearchSink(es, settings.elasticsearch),
@@ -106,6 +135,7 @@ def build_runtime(settings: Settings, models: NerModels | None = None, search: b
         limiter=limiter,
         robots=robots,
         stop=stop,
+        workers=workers,
         closers=[fetcher.close, es.close, redis_client.close],
     )
 

@@ -260,12 +260,10 @@ STOP_PAGES = ["izhevsk-attaque-drones.html", "lemonde-binet-macron.html", "lefig
               "globalnews-kyiv-missile.html", "euronews-en-venezuela-oil.html", "guardian-valencia-fire.html"]
 
 
-def test_sigterm_mid_batch_hands_the_batch_back_and_a_new_worker_indexes_the_rest(
-    settings: Settings, fixture_server: FixtureServer, tmp_path: Path
-) -> None:
-    """SIGTERM while `ingest process` waits on a host: it exits within the grace time (30 s) with one line and
-    exit 143, what it had not started is handed back at once (not after the reclaim time), and the next worker
-    indexes every article once, with no dead letter."""
+def _stop_site(settings: Settings, fixture_server: FixtureServer, tmp_path: Path) -> dict[str, str]:
+    """A feed of the 6 STOP_PAGES on the loopback site, polled into the stream; the environment of the workers
+    (the host's turn every 2 s, so a batch takes a while; reclaim time 600 s, so only a hand-back or a lease
+    makes entries available sooner)."""
     base = fixture_server.base_url
     links = "".join(f"<item><title>p{i}</title><link>{base}/pages/{page}</link></item>"
                     for i, page in enumerate(STOP_PAGES))
@@ -276,7 +274,11 @@ def test_sigterm_mid_batch_hands_the_batch_back_and_a_new_worker_indexes_the_res
     env = {**settings_env(settings, tmp_path), "INGEST_FEEDS__PATH": str(registry),
            "INGEST_HTTP__HOST_MIN_INTERVAL_SECONDS": "2", "INGEST_PIPELINE__RECLAIM_IDLE_SECONDS": "600"}
     assert "queued=6" in run(["poll"], env=env).stdout
+    return env
 
+
+def _worker_fetching(env: dict[str, str], fixture_server: FixtureServer) -> subprocess.Popen[str]:
+    """`ingest process` started, once it has asked the site for a page."""
     seen = len(fixture_server.hits)
     worker = subprocess.Popen([*INGEST, "process"], env={**_clean_env(), **env}, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
@@ -284,6 +286,26 @@ def test_sigterm_mid_batch_hands_the_batch_back_and_a_new_worker_indexes_the_res
     while not any(h.startswith("/pages/") for h in fixture_server.hits[seen:]):
         assert worker.poll() is None and time.monotonic() < deadline, "the worker never fetched a page"
         time.sleep(0.05)
+    return worker
+
+
+def _every_page_indexed_once(settings: Settings) -> None:
+    client = build_redis_client(settings.redis.url)
+    queue = RedisPendingQueue.for_settings(client, settings)
+    assert queue.pending_count() == 0 and queue.dead_letters() == []
+    es = build_es_client(settings.elasticsearch)
+    es.indices.refresh(index=settings.elasticsearch.index_prefix)
+    assert int(es.count(index=settings.elasticsearch.index_prefix)["count"]) == len(STOP_PAGES)
+
+
+def test_sigterm_mid_batch_hands_the_batch_back_and_a_new_worker_indexes_the_rest(
+    settings: Settings, fixture_server: FixtureServer, tmp_path: Path
+) -> None:
+    """SIGTERM while `ingest process` waits on a host: it exits within the grace time (30 s) with one line and
+    exit 143, what it had not started is handed back at once (not after the reclaim time), and the next worker
+    indexes every article once, with no dead letter."""
+    env = _stop_site(settings, fixture_server, tmp_path)
+    worker = _worker_fetching(env, fixture_server)
     worker.send_signal(signal.SIGTERM)
     signalled = time.monotonic()
     _out, err = worker.communicate(timeout=60)
@@ -295,9 +317,22 @@ def test_sigterm_mid_batch_hands_the_batch_back_and_a_new_worker_indexes_the_res
 
     again = run(["process"], env=env)
     assert again.returncode == 0, again.stderr
-    client = build_redis_client(settings.redis.url)
-    queue = RedisPendingQueue.for_settings(client, settings)
-    assert queue.pending_count() == 0 and queue.dead_letters() == []
-    es = build_es_client(settings.elasticsearch)
-    es.indices.refresh(index=settings.elasticsearch.index_prefix)
-    assert int(es.count(index=settings.elasticsearch.index_prefix)["count"]) == len(STOP_PAGES)
+    _every_page_indexed_once(settings)
+
+
+def test_sigkill_mid_batch_then_a_new_worker_indexes_every_article_once(
+    settings: Settings, fixture_server: FixtureServer, tmp_path: Path
+) -> None:
+    """A worker killed outright (SIGKILL: no handler runs) leaves its stream entries, a URL claim (600 s) and
+    the host's turn. Once its lease (2 s here) is gone, the next worker takes all of it over: every article is
+    indexed exactly once, none is dead-lettered, nothing waits for the 600 s reclaim time."""
+    env = {**_stop_site(settings, fixture_server, tmp_path), "INGEST_PIPELINE__LEASE_SECONDS": "2",
+           "INGEST_HTTP__TOTAL_TIMEOUT": "3"}  # the host's turn is held total + connect timeout (5 s) at most
+    worker = _worker_fetching(env, fixture_server)
+    worker.kill()
+    worker.communicate(timeout=30)
+    time.sleep(2.5)  # its lease lapses
+    again = run(["process"], env=env)
+    assert again.returncode == 0, again.stderr
+    assert "indexed=" in again.stdout
+    _every_page_indexed_once(settings)

@@ -332,8 +332,8 @@ def test_a_dead_letter_says_why_the_deliveries_failed(settings: Settings, fixtur
 def test_an_entry_whose_url_another_worker_holds_is_not_counted_as_a_delivery(
     settings: Settings, fixture_server: FixtureServer
 ) -> None:
-    """A URL claimed by another worker (alive, or dead until its claim expires) is skipped without using up
-    the entry's deliveries: it is fetched once the claim is gone, never dead-lettered for it."""
+    """A URL claimed by another live worker is skipped without using up the entry's deliveries: it is fetched
+    once the claim is gone, never dead-lettered for it."""
     base = fixture_server.base_url
     settings.pipeline.max_deliveries = 1
     settings.pipeline.reclaim_idle_seconds = 0
@@ -343,6 +343,8 @@ def test_an_entry_whose_url_another_worker_holds_is_not_counted_as_a_delivery(
         _serve_feed(fixture_server, "held.xml", [url])
         poll_feeds(rt, [FeedSource(id="held", url=f"{base}/feeds/held.xml", name="Held")])
         doc_id = article_id(canonical_url(url))
+        assert rt.workers is not None
+        rt.workers.beat("another-worker")  # alive, for its lease
         assert rt.dedup.claim(doc_id, "another-worker", 60)
         for _ in range(3):
             assert process_pending(rt, "w", NOW, max_batches=1).counts["process/claimed_elsewhere"] == 1
@@ -350,3 +352,18 @@ def test_an_entry_whose_url_another_worker_holds_is_not_counted_as_a_delivery(
         done = process_pending(rt, "w", NOW, max_batches=1)
         assert done.counts["index/indexed"] == 1 and done.counts["process/max_deliveries"] == 0
         assert rt.queue.dead_letters() == []  # type: ignore[attr-defined]
+
+
+def test_a_claim_left_by_a_dead_worker_is_taken_over_at_once(settings: Settings, fixture_server: FixtureServer
+                                                              ) -> None:
+    """A worker killed while it held a URL (its claim lives claim_ttl_seconds, 600 by default) holds nothing
+    once its lease is gone: the next worker fetches and indexes the URL on its first try."""
+    base = fixture_server.base_url
+    url = f"{base}/pages/lemonde-binet-macron.html"
+    with build_runtime(settings) as rt:
+        rt.sink.ensure_ready()
+        _serve_feed(fixture_server, "dead-holder.xml", [url])
+        poll_feeds(rt, [FeedSource(id="dead-holder", url=f"{base}/feeds/dead-holder.xml", name="D")])
+        assert rt.dedup.claim(article_id(canonical_url(url)), "killed-worker", 600)  # no lease: it is gone
+        done = process_pending(rt, "w", NOW, max_batches=1)
+    assert done.counts["index/indexed"] == 1 and done.counts["process/claimed_elsewhere"] == 0

@@ -86,6 +86,14 @@ class HostLimiter(Protocol):
         ...
 
 
+class WorkerLeases(Protocol):
+    """Workers' leases: what a worker holds is another's to take once its lease is gone."""
+
+    def beat(self, worker: str) -> None: ...
+    def gone(self, worker: str) -> None: ...
+    def alive(self, workers: Sequence[str]) -> set[str]: ...
+
+
 class StatsSink(Protocol):
     """The operators' counters: ``stage/outcome`` totals, per feed and per hour."""
 

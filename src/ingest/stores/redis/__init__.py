@@ -9,6 +9,7 @@ from ingest.stores.redis.hosts import RedisHostLimiter, RedisRobotsCache
 from ingest.stores.redis.keys import Keys, build_redis_client, delete_namespace
 from ingest.stores.redis.queue import RedisPendingQueue
 from ingest.stores.redis.state import RedisFeedStateStore, RedisStats
+from ingest.stores.redis.workers import RedisWorkers
 
 __all__ = [
     "Keys",
@@ -19,6 +20,7 @@ __all__ = [
     "RedisRobotsCache",
     "RedisStats",
     "RedisStoryStore",
+    "RedisWorkers",
     "build_redis_client",
     "delete_namespace",
 ]

@@ -13,6 +13,7 @@ import redis
 from ingest.config import DedupSettings
 from ingest.models import Assignment, Mark, Signature, text_key
 from ingest.stores.redis.keys import Keys, load_script
+from ingest.stores.redis.workers import RedisWorkers
 
 # stories.lua keeps an id after a one-byte length whose top bit marks hex ids (the pipeline's) kept as bytes.
 MAX_ID_BYTES = 127
@@ -29,9 +30,14 @@ class RedisDedupStore:
     at least ``seen_days`` and at most twice that; memory stays bounded.
     """
 
-    def __init__(self, client: redis.Redis, prefix: str, settings: DedupSettings | None = None) -> None:
+    def __init__(
+        self, client: redis.Redis, prefix: str, settings: DedupSettings | None = None,
+        workers: RedisWorkers | None = None,
+    ) -> None:
         self.client = client
         self.keys = Keys(prefix)
+        self.workers = workers  # claims of workers whose lease is gone are taken over (none: never)
+        self._take = client.register_script(load_script("claim_take.lua"))
         s = settings or DedupSettings()
         self.seen_days = s.seen_days
         self.buckets = exact_buckets(s)
@@ -61,10 +67,16 @@ class RedisDedupStore:
         return str(owner) if owner is not None else None
 
     def claim(self, article_id: str, owner: str, ttl_seconds: int) -> bool:
+        """Hold the URL for ``ttl_seconds``: free, already ours, or held by a worker whose lease is gone."""
         key = self.keys.claim(article_id)
         if self.client.set(key, owner, nx=True, ex=ttl_seconds):
             return True
-        return self.client.get(key) == owner
+        holder: Any = self.client.get(key)
+        if holder is None or holder == owner:
+            return holder == owner or bool(self.client.set(key, owner, nx=True, ex=ttl_seconds))
+        if self.workers is None or self.workers.alive([holder]):
+            return False
+        return bool(self._take(keys=[key], args=[holder, owner, ttl_seconds]))
 
     def release(self, article_id: str, owner: str) -> None:
         key = self.keys.claim(article_id)

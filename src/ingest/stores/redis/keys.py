@@ -68,6 +68,9 @@ class Keys:
     def texts(self, generation: int, bucket: int) -> str:
         return f"{self.prefix}:text:{generation}:{bucket}"
 
+    def worker(self, name: str) -> str:
+        return f"{self.prefix}:worker:{{{name}}}"
+
     def claim(self, article_id: str) -> str:
         return f"{self.prefix}:claim:{{{article_id}}}"
 

@@ -14,6 +14,7 @@ from ingest.config import Settings
 from ingest.errors import ConfigError
 from ingest.models import FeedEntry, QueuedEntry, QueueHealth
 from ingest.stores.redis.keys import Keys
+from ingest.stores.redis.workers import RedisWorkers
 
 QUEUED_TTL_SECONDS = 7 * 24 * 3600
 QUEUED_CLAIM_SECONDS = 120
@@ -22,18 +23,25 @@ QUEUED_CLAIM_SECONDS = 120
 class RedisPendingQueue:
     """The ``pending`` stream between poll and processing, read through a consumer group."""
 
-    def __init__(self, client: redis.Redis, prefix: str, group: str, reclaim_idle_seconds: int) -> None:
+    def __init__(
+        self, client: redis.Redis, prefix: str, group: str, reclaim_idle_seconds: int,
+        workers: RedisWorkers | None = None,
+    ) -> None:
         self.client = client
         self.keys = Keys(prefix)
         self.group = group
         self.reclaim_idle_ms = reclaim_idle_seconds * 1000
+        # The entries of a consumer whose lease is gone (and that has not read for a lease) are taken over at
+        # once, not after reclaim_idle (none: only reclaim_idle).
+        self.workers = workers
         self._group_ready = False
 
     @classmethod
     def for_settings(cls, client: redis.Redis, settings: Settings) -> RedisPendingQueue:
-        """The queue under the settings' prefix, consumer group and reclaim time."""
+        """The queue under the settings' prefix, consumer group, reclaim time and workers' leases."""
         return cls(client, settings.redis.prefix, settings.pipeline.consumer_group,
-                   settings.pipeline.reclaim_idle_seconds)
+                   settings.pipeline.reclaim_idle_seconds,
+                   RedisWorkers(client, settings.redis.prefix, settings.pipeline.lease_seconds))
 
     def _ensure_group(self) -> None:
         if self._group_ready:
@@ -68,11 +76,12 @@ class RedisPendingQueue:
     def read_batch(self, consumer: str, count: int) -> list[QueuedEntry]:
         """Stale entries of crashed workers first, then new ones; each delivery is counted."""
         self._ensure_group()
-        messages: list[tuple[str, Mapping[str, str]]] = []
-        reply: Any = self.client.xautoclaim(
-            self.keys.pending, self.group, consumer, min_idle_time=self.reclaim_idle_ms, start_id="0-0", count=count
-        )
-        messages.extend(reply[1])
+        messages = self._take_over_dead(consumer, count)
+        if len(messages) < count:
+            reply: Any = self.client.xautoclaim(self.keys.pending, self.group, consumer,
+                                                min_idle_time=self.reclaim_idle_ms, start_id="0-0",
+                                                count=count - len(messages))
+            messages.extend(reply[1])
         if len(messages) < count:
             wanted = count - len(messages)
             fresh: Any = self.client.xreadgroup(self.group, consumer, {self.keys.pending: ">"}, count=wanted)
@@ -88,6 +97,25 @@ class RedisPendingQueue:
                         replies[2 * n + 1])
             for n, (message_id, fields) in enumerate(messages)
         ]
+
+    def _take_over_dead(self, consumer: str, count: int) -> list[tuple[str, Mapping[str, str]]]:
+        """Up to ``count`` entries held by consumers whose lease is gone, claimed for ``consumer``."""
+        if self.workers is None:
+            return []
+        found: Any = self.client.xinfo_consumers(self.keys.pending, self.group)
+        holding = [str(c["name"]) for c in found if c["name"] != consumer and int(c["pending"]) > 0
+                   and int(c["idle"]) >= self.workers.lease_ms]
+        taken: list[tuple[str, Mapping[str, str]]] = []
+        for dead in sorted(set(holding) - self.workers.alive(holding)):
+            rows: Any = self.client.xpending_range(self.keys.pending, self.group, min="-", max="+",
+                                                   count=count - len(taken), consumername=dead)
+            if rows:
+                claimed: Any = self.client.xclaim(self.keys.pending, self.group, consumer, 0,
+                                                  [r["message_id"] for r in rows])
+                taken.extend((message_id, fields) for message_id, fields in claimed if fields)
+            if len(taken) >= count:
+                break
+        return taken
 
     def failed(self, message_id: str, why: str) -> None:
         """Remember why this delivery of an entry left it pending (the last reason is what its dead letter
