@@ -246,10 +246,6 @@ class Verdict:
     mark: Mark
 
     @property
-    def to_index(self) -> bool:
-        return self.assignment is not None
-
-    @property
     def counter(self) -> str:
         """The run's counter for this verdict (``stage/outcome``). An update counts as one even when its
         signature is the one kept before (the store says "again")."""

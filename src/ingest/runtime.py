@@ -20,7 +20,6 @@ from ingest.stores.base import (
     FeedStateStore,
     HostLimiter,
     PendingQueue,
-    RobotsCache,
     StatsSink,
     StoryStore,
     WorkerLeases,
@@ -52,7 +51,6 @@ class Runtime:
     models: NerModels
     feed_state: FeedStateStore | None = None
     limiter: HostLimiter | None = None
-    robots: RobotsCache | None = None
     stats: StatsSink | None = None  # when counters are kept for operators
     # set when the worker is asked to stop (ingest.cli sets it on SIGTERM/SIGINT): no new entry is started
     stop: threading.Event = field(default_factory=threading.Event)
@@ -133,7 +131,6 @@ def build_runtime(settings: Settings, models: NerModels | None = None, search: b
         models=models or NerModels(settings.nlp),
         stats=RedisStats(redis_client, prefix),
         limiter=limiter,
-        robots=robots,
         stop=stop,
         workers=workers,
         closers=[fetcher.close, es.close, redis_client.close],

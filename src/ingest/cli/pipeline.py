@@ -35,8 +35,8 @@ def cmd_poll(args: argparse.Namespace) -> int:
 
     settings = resolve_settings()
     feeds = load_feeds(Path(args.feeds) if args.feeds else settings.feeds.path)
-    rt = build_runtime(settings)
-    report = poll_feeds(rt, feeds)
+    with build_runtime(settings) as rt:
+        report = poll_feeds(rt, feeds)
     print_counts("poll", report.counts)
     print_errors(report.errors)
     return 0
@@ -77,12 +77,12 @@ def run_pipeline(settings: Settings, feeds_path: Path) -> dict[str, Any]:
     from ingest.runtime import build_runtime
 
     feeds = load_feeds(feeds_path)
-    rt = build_runtime(settings)
-    rt.sink.ensure_ready()
-    report = Report()
-    report.merge(poll_feeds(rt, feeds))
-    report.merge(process_pending(rt, consumer_name(), datetime.now(UTC)))
-    return {"counts": dict(report.counts), "errors": report.errors, "pending": rt.queue.pending_count()}
+    with build_runtime(settings) as rt:
+        rt.sink.ensure_ready()
+        report = Report()
+        report.merge(poll_feeds(rt, feeds))
+        report.merge(process_pending(rt, consumer_name(), datetime.now(UTC)))
+        return {"counts": dict(report.counts), "errors": report.errors, "pending": rt.queue.pending_count()}
 
 
 def _queue(settings: Settings) -> RedisPendingQueue:

@@ -72,10 +72,10 @@ class RedisDedupStore:
         if self.client.set(key, owner, nx=True, ex=ttl_seconds):
             return True
         holder: Any = self.client.get(key)
-        if holder is None or holder == owner:
-            return holder == owner or bool(self.client.set(key, owner, nx=True, ex=ttl_seconds))
-        if self.workers is None or self.workers.alive([holder]):
-            return False
+        if holder == owner:
+            return True
+        if holder is None or self.workers is None or self.workers.alive([holder]):
+            return False  # (None: it lapsed just now; the entry is tried again later)
         return bool(self._take(keys=[key], args=[holder, owner, ttl_seconds]))
 
     def release(self, article_id: str, owner: str) -> None:
