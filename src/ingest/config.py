@@ -80,6 +80,11 @@ class PipelineSettings(BaseModel):
     # A worker renews its lease every third of this; once it lapses (the worker was killed), its URL claims and
     # stream entries are taken over by the next worker at once instead of after claim_ttl / reclaim_idle.
     lease_seconds: float = Field(default=30.0, gt=0)
+    # Worker processes `ingest process` runs on the stream (0: one per core the process may use); each loads its
+    # own models once.
+    workers: int = Field(default=0, ge=0)
+    # A batch's pages fetched at once (each still waits for its host's turn).
+    fetch_concurrency: int = Field(default=16, ge=1)
 
 
 class NlpSettings(BaseModel):

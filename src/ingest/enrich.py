@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ingest.config import NlpSettings
 from ingest.entities import AliasTable, canonical_entities, clean_mentions, load_aliases, relabel_by_context
@@ -37,6 +37,7 @@ __all__ = [
     "find_entities",
     "locate_places",
     "merge_mentions",
+    "reuse_enrichment",
 ]
 
 # 2: canonical entities (acronyms, majority labels, context cues, alias table), entity ids, places.
@@ -308,4 +309,45 @@ def enrich_articles(articles: Sequence[Article], models: NerModels) -> list[Arti
 
 def ner_text(article: Article) -> str:
     """What NER reads: the title, a blank line, the text. Mention offsets and ``Entity.first`` point into it."""
-    return f"{article.title}\n\n{article.text}" if article.title else article.text
+    return _joined(article.title, article.text)
+
+
+def _joined(title: str | None, text: str) -> str:
+    return f"{title}\n\n{text}" if title else text
+
+
+def _found_again(entity: Entity, before: str, text: str) -> int | None:
+    """Where ``entity``'s first mention (at ``entity.first`` in the original's NER text ``before``) is in the copy's
+    ``text``: the same words around it, else the first of its forms standing as a word; None when it is gone."""
+    start = max(0, entity.first - 40)
+    context = before[start:entity.first + 60]
+    if len(context) > 40 and (at := text.find(context)) >= 0:
+        return at + entity.first - start
+    found = [m.start() for form in entity.mentions if (m := re.search(rf"(?<!\w){re.escape(form)}(?!\w)", text))]
+    return min(found, default=None)
+
+
+def reuse_enrichment(article: Article, original: Mapping[str, Any], models: NerModels) -> Article | None:
+    """``article`` with the entities and places of its near-duplicate ``original`` (an indexed document's fields
+    ``language``, ``entities``, ``places``, ``enrichment``, ``title`` and ``text``), instead of running NER on a text
+    that differs only in boilerplate; None when they would not be what NER gives here (another language, model,
+    rules or gazetteer). An entity none of whose forms is in the copy's text is left out; ``first`` is found
+    again. What only the copy's own boilerplate names is not found (a byline's agency, say)."""
+    language = normalise_language(article.language)
+    enrichment = Enrichment.model_validate(original.get("enrichment") or {})
+    if (normalise_language(original.get("language")) != language or models.model_name(language) is None
+            or enrichment.status != "ok" or enrichment.version != ENRICHMENT_VERSION
+            or enrichment.models != (models.label(language),) or enrichment.gazetteer != models.gazetteer.version):
+        return None
+    text = ner_text(article)
+    before = _joined(original.get("title"), original.get("text") or "")
+    entities = []
+    for entity in (Entity.model_validate(row) for row in original.get("entities") or ()):
+        first = _found_again(entity, before, text)
+        if first is not None:
+            entities.append(entity.model_copy(update={"first": first}))
+    kept = {entity.entity_id for entity in entities}
+    places = tuple(Place.model_validate(row) for row in original.get("places") or () if row["entity_id"] in kept)
+    return article.model_copy(
+        update={"mentions": (), "entities": tuple(entities), "places": places, "enrichment": enrichment}
+    )

@@ -3,9 +3,9 @@
 The HTTP mechanics (timeouts, size cap, redirects, address guard, host politeness) are ``ingest.http``'s; this
 module adds what an article page must be: allowed by robots.txt, and HTML rather than a PDF or an image.
 
-:func:`fetch_article` is a coroutine, like every fetch. A worker that processes articles one after the other
-(``ingest.pipeline.process_batch``) fetches through a :class:`PageFetcher`: one event loop and one client of
-its own, kept for the worker's life, so the connections are reused from one article to the next.
+:func:`fetch_article` is a coroutine, like every fetch. A worker (``ingest.process.process_batch``) fetches a
+batch's pages at once through a :class:`PageFetcher`: one event loop and one client of its own, kept for the
+worker's life, so the connections are reused from one batch to the next.
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections.abc import Sequence
 
 import httpx
 
 from ingest.config import HttpSettings
-from ingest.errors import PermanentError, StopRequestedError
+from ingest.errors import PermanentError, StageError, StopRequestedError
 from ingest.http import build_http_client, fetch_url
 from ingest.models import Page
 from ingest.robots import check_robots
@@ -59,8 +60,8 @@ async def fetch_article(
 
 
 class PageFetcher:
-    """Fetches article pages one at a time from synchronous code: an event loop of its own and one client
-    opened for it, both kept until :meth:`close`. Use it from one thread at a time."""
+    """Fetches article pages from synchronous code: an event loop of its own and one client opened for it, both
+    kept until :meth:`close`. Use it from one thread at a time."""
 
     def __init__(
         self, settings: HttpSettings, limiter: HostLimiter | None = None, robots: RobotsCache | None = None,
@@ -71,12 +72,29 @@ class PageFetcher:
         self.loop = asyncio.new_event_loop()
         self.client = build_http_client(settings)
 
-    def fetch(self, url: str) -> Page:
-        """:func:`fetch_article` of ``url``, run to completion on this fetcher's loop. ``StopRequestedError`` when
-        ``stop`` is set meanwhile (a fetch can wait a minute for its host's turn and as long for its answer)."""
-        return self.loop.run_until_complete(self._fetch(url))
+    def fetch_many(self, urls: Sequence[str], concurrency: int) -> list[Page | StageError | StopRequestedError]:
+        """Each URL's page or the error that ended its fetch, in order; at most ``concurrency`` fetches at once, each
+        waiting for its host's turn as :meth:`fetch` does. Once ``stop`` is set, what has not been fetched yet
+        ends as ``StopRequestedError``."""
+        return self.loop.run_until_complete(self._fetch_many(urls, concurrency)) if urls else []
+
+    async def _fetch_many(self, urls: Sequence[str], concurrency: int) -> list[Page | StageError | StopRequestedError]:
+        slots = asyncio.Semaphore(concurrency)
+
+        async def one(url: str) -> Page | StageError | StopRequestedError:
+            async with slots:
+                if self.stop is not None and self.stop.is_set():
+                    return StopRequestedError(url)
+                try:
+                    return await self._fetch(url)
+                except (StageError, StopRequestedError) as e:
+                    return e
+
+        return list(await asyncio.gather(*(one(url) for url in urls)))
 
     async def _fetch(self, url: str) -> Page:
+        """:func:`fetch_article` of ``url``; ``StopRequestedError`` when ``stop`` is set meanwhile (a fetch can wait a
+        minute for its host's turn and as long for its answer)."""
         fetching = asyncio.ensure_future(fetch_article(self.client, url, self.settings, self.limiter, self.robots))
         if self.stop is None:
             return await fetching

@@ -3,7 +3,10 @@ operators' counters add up."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,6 +24,9 @@ class Report:
     # the earliest and latest ``indexed_at`` of the documents this run wrote (None: it wrote none)
     indexed_at_first: datetime | None = None
     indexed_at_last: datetime | None = None
+    # CPU seconds of this process spent in each stage (``queue``, ``fetch``, ``extract``, ``dedup``, ``enrich``,
+    # ``index``): where a worker's time goes, for operators and the benchmarks
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
 
     def count(self, name: str, n: int = 1, feed_id: str | None = None) -> None:
         self.counts[name] += n
@@ -31,8 +37,19 @@ class Report:
         self.indexed_at_first = min(filter(None, (self.indexed_at_first, indexed_at)))
         self.indexed_at_last = max(filter(None, (self.indexed_at_last, indexed_at)))
 
+    @contextmanager
+    def cpu(self, stage: str) -> Iterator[None]:
+        """Add the CPU time the block takes (every thread of the process) to ``stage``."""
+        start = time.process_time()
+        try:
+            yield
+        finally:
+            self.cpu_seconds[stage] = self.cpu_seconds.get(stage, 0.0) + time.process_time() - start
+
     def merge(self, other: Report) -> None:
         self.counts.update(other.counts)
+        for stage, seconds in other.cpu_seconds.items():
+            self.cpu_seconds[stage] = self.cpu_seconds.get(stage, 0.0) + seconds
         self.feed_counts.update(other.feed_counts)
         self.errors.extend(other.errors)
         for at in (other.indexed_at_first, other.indexed_at_last):
@@ -41,6 +58,8 @@ class Report:
 
     def as_dict(self) -> dict[str, Any]:
         found: dict[str, Any] = {"counts": dict(sorted(self.counts.items())), "errors": self.errors[:50]}
+        if self.cpu_seconds:
+            found["cpu_seconds"] = {stage: round(s, 3) for stage, s in sorted(self.cpu_seconds.items())}
         if self.indexed_at_first is not None and self.indexed_at_last is not None:
             found["indexed_at_first"] = iso_utc(self.indexed_at_first)
             found["indexed_at_last"] = iso_utc(self.indexed_at_last)

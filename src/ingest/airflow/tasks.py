@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import redis
 
     from ingest.config import Settings
+    from ingest.enrich import NerModels
 
 __all__ = [
     "check_feeds",
@@ -124,7 +125,7 @@ def process_batch_worker(worker: int) -> dict[str, Any]:
     from ingest.runtime import build_runtime
 
     settings = resolve_settings()
-    with build_runtime(settings) as rt:
+    with build_runtime(settings, models=_models(settings)) as rt:
         # The one clock reading of the run, at the edge: it becomes the articles' fetched_at/indexed_at.
         report = process_pending(rt, consumer_name(worker), datetime.now(UTC), settings.pipeline.max_batches)
     return {
@@ -135,6 +136,20 @@ def process_batch_worker(worker: int) -> dict[str, Any]:
         "index": settings.elasticsearch.index_prefix,
         "schema_version": SCHEMA_VERSION,
     }
+
+
+_MODELS: dict[str, NerModels] = {}
+
+
+def _models(settings: Settings) -> NerModels:
+    """The NER models of this process, loaded once whatever number of tasks it runs (all of them under
+    ``dag.test()``; under LocalExecutor and Celery each task has a process of its own, which loads them)."""
+    from ingest.enrich import NerModels
+
+    key = settings.nlp.model_dump_json()
+    if key not in _MODELS:
+        _MODELS[key] = NerModels(settings.nlp)
+    return _MODELS[key]
 
 
 def summarise_process(results: Iterable[Mapping[str, Any]]) -> dict[str, Any]:

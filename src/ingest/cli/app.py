@@ -9,11 +9,7 @@ from collections.abc import Sequence
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from ingest.cli.output import (
-    EXIT_CONFIG,
-    EXIT_INPUT,
-    EXIT_SERVICE,
-)
+from ingest.cli.output import EXIT_INPUT, describe_error
 from ingest.cli.pipeline import (
     cmd_demo,
     cmd_dlq,
@@ -35,7 +31,7 @@ from ingest.cli.tools import (
     cmd_kibana,
     cmd_search,
 )
-from ingest.errors import ConfigError, IngestError, ServiceUnavailableError
+from ingest.errors import IngestError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,8 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--feeds", help="feed registry (default: INGEST_FEEDS__PATH)")
     p.set_defaults(func=cmd_poll)
     p = sub.add_parser("process", help="process pending entries into the index")
-    p.add_argument("--max-batches", type=int, default=None)
-    p.add_argument("--consumer", help="consumer name in the Redis group (default: host and pid)")
+    p.add_argument("--max-batches", type=int, default=None,
+                   help="stop after this many batches per worker (default: INGEST_PIPELINE__MAX_BATCHES)")
+    p.add_argument("--consumer", help="consumer name in the Redis group (default: host and pid; workers add -w<i>)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="worker processes (default: INGEST_PIPELINE__WORKERS, 0 = one per core)")
     p.set_defaults(func=cmd_process)
     p = sub.add_parser("run", help="poll, then process everything pending")
     p.add_argument("--feeds", help="feed registry (default: INGEST_FEEDS__PATH)")
@@ -122,18 +121,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args))
-    except ServiceUnavailableError as e:
-        print(f"ingest: error: {e}", file=sys.stderr)
-        return EXIT_SERVICE
-    except ConfigError as e:
-        print(f"ingest: error: {e}", file=sys.stderr)
-        return EXIT_CONFIG
-    except IngestError as e:
-        print(f"ingest: error: {e}", file=sys.stderr)
-        return EXIT_INPUT
-    except RedisConnectionError as e:
-        print(f"ingest: error: Redis connection lost ({e}); unfinished entries stay pending, run again when it is back",
-              file=sys.stderr)
-        return EXIT_SERVICE
+    except (IngestError, RedisConnectionError) as e:
+        code, line = describe_error(e) or (EXIT_INPUT, f"ingest: error: {e}")
+        print(line, file=sys.stderr)
+        return code
     except BrokenPipeError:
         return 0

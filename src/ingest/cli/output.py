@@ -10,10 +10,28 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from ingest.errors import ConfigError, IngestError, ServiceUnavailableError
 from ingest.jsonl import json_objects
+from ingest.report import Report
 
 # Exit codes: 1 = some input failed, 2 = bad usage or configuration, 3 = a service is down.
 EXIT_INPUT, EXIT_CONFIG, EXIT_SERVICE = 1, 2, 3
+
+
+def describe_error(e: BaseException) -> tuple[int, str] | None:
+    """The exit code and the one line for an expected failure; None for a bug (its traceback is worth seeing)."""
+    if isinstance(e, ServiceUnavailableError):
+        return EXIT_SERVICE, f"ingest: error: {e}"
+    if isinstance(e, ConfigError):
+        return EXIT_CONFIG, f"ingest: error: {e}"
+    if isinstance(e, IngestError):
+        return EXIT_INPUT, f"ingest: error: {e}"
+    if isinstance(e, RedisConnectionError):
+        return EXIT_SERVICE, (f"ingest: error: Redis connection lost ({e}); unfinished entries stay pending, run "
+                              "again when it is back")
+    return None
 
 
 def consumer_name() -> str:
@@ -29,6 +47,12 @@ def read_jsonl(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
     stream: TextIO = sys.stdin if path == "-" else open(path, encoding="utf-8")  # noqa: SIM115
     with stream:
         yield from json_objects(stream, path)
+
+
+def print_cpu(report: Report) -> None:
+    """Where the worker's CPU time went, per stage (every worker process added up)."""
+    if report.cpu_seconds:
+        print("cpu seconds: " + " ".join(f"{stage}={seconds:.2f}" for stage, seconds in report.cpu_seconds.items()))
 
 
 def print_counts(title: str, counts: dict[str, int]) -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ingest.cli.output import (
     consumer_name,
     print_counts,
+    print_cpu,
     print_errors,
     read_bytes,
 )
@@ -43,22 +44,37 @@ def cmd_poll(args: argparse.Namespace) -> int:
 
 
 def cmd_process(args: argparse.Namespace) -> int:
-    from ingest.pipeline import process_pending
+    from ingest.cli.workers import run_pool, worker_count
+    from ingest.process import process_pending
     from ingest.runtime import build_runtime
 
     settings = resolve_settings()
+    workers = worker_count(settings, args.workers)
+    if workers < 1:
+        raise ConfigError(f"--workers {args.workers}: give 1 or more (0 or nothing: one per core)")
+    consumer = args.consumer or consumer_name()
+    failures: list[tuple[int, str]] = []
     with build_runtime(settings) as rt, stop_on_signals(rt.stop, settings.pipeline.stop_seconds) as stopping:
-        rt.sink.ensure_ready()
-        report = process_pending(rt, args.consumer or consumer_name(), datetime.now(UTC), args.max_batches)
+        rt.sink.ensure_ready()  # before any child starts: one clear error when the search server is not there
+        if workers == 1:
+            report = process_pending(rt, consumer, datetime.now(UTC), args.max_batches)
+        else:
+            pool = run_pool(settings, workers, consumer, args.max_batches, rt.stop)
+            report, failures = pool.report, pool.failures
+            print("workers: " + ", ".join(f"{name} indexed={one.counts['index/indexed']}"
+                                          for name, one in sorted(pool.workers.items())))
         print_counts("process", report.counts)
+        print_cpu(report)
         print_errors(report.errors)
         print(f"pending after this run: {rt.queue.pending_count()}")
+    for _, line in failures:
+        print(line, file=sys.stderr)
     if stopping.signum is not None:
         print(f"ingest: stopped by {stopping.name}: {report.counts['process/handed_back']} entries handed back to "
               f"the other workers, {report.counts['index/indexed']} indexed before stopping; exit "
               f"{stopping.exit_code}", file=sys.stderr)
         return stopping.exit_code
-    return 0
+    return max((code for code, _ in failures), default=0)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

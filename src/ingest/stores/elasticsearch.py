@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from elasticsearch import ApiError, BadRequestError, Elasticsearch, TransportError
@@ -120,6 +120,16 @@ class ElasticsearchSink:
         for chunk in chunks(lines, self.settings.bulk_max_docs, self.settings.bulk_max_bytes):
             outcomes.update(self._write_chunk(chunk))
         return [outcomes[doc_id] for doc_id, _ in documents]
+
+    def read(self, ids: Sequence[str], fields: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """``fields`` of the documents with these ids that are in the index (through the read alias); a missing
+        one is left out, and so is everything when the search server cannot answer (the caller does without)."""
+        try:
+            response = self.client.mget(index=self.read_alias, ids=list(ids), source_includes=sorted(fields))
+        except (TransportError, ApiError) as e:
+            logger.warning("could not read %d documents back: %s", len(ids), e)
+            return {}
+        return {doc["_id"]: doc["_source"] for doc in response["docs"] if doc.get("found")}
 
     def _write_chunk(self, chunk: list[tuple[str, bytes]]) -> dict[str, ItemOutcome]:
         outcomes: dict[str, ItemOutcome] = {}

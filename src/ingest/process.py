@@ -1,0 +1,241 @@
+"""The process stage composed: pending entries in, documents in the index out. No Airflow here; the CLI (one
+worker process or several, ``ingest.cli.workers``) and the DAG tasks both call :func:`process_pending`.
+
+One batch goes through four steps: triage (dead letters, already indexed, URL claims), every claimed page
+fetched at once (each still waiting for its host's turn), extraction and dedup in the stream's order, then
+enrichment and one bulk write. A near-duplicate takes its original's entities instead of running NER again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ingest.dedup import DedupItem, DedupStep, entry_stamp, entry_status
+from ingest.enrich import enrich_articles, reuse_enrichment
+from ingest.errors import PermanentError, StageError, StopRequestedError, TransientError
+from ingest.extract import article_from_page
+from ingest.index import to_document
+from ingest.models import Article, Mark, Page, QueuedEntry
+from ingest.report import Report
+from ingest.runtime import Runtime
+from ingest.urls import article_id, canonical_url
+
+logger = logging.getLogger(__name__)
+
+# What a near-duplicate takes from its original.
+_REUSED = {"language", "entities", "places", "enrichment", "title", "text"}
+
+
+@dataclass
+class _Claimed:
+    item: QueuedEntry
+    entry_id: str  # article id of the URL the feed gave; the claim is held on it
+    stamp: int  # the entry's own update stamp (see ingest.dedup.entry_stamp)
+    mark: Mark | None  # what the exact level knows of the URL
+
+
+@dataclass
+class _Candidate:
+    item: QueuedEntry
+    entry_id: str
+    article: Article
+    mark: Mark  # what the exact level keeps of the article once it is indexed
+
+
+def process_batch(rt: Runtime, consumer: str, now: datetime) -> tuple[int, Report]:
+    """Process one batch from the pending stream; returns how many entries were read and the counters.
+
+    An entry is acknowledged only once its document is indexed, it is known to be a duplicate, or it
+    is in the dead-letter stream. Transient failures leave it pending for a later delivery.
+    """
+    report = Report()
+    with report.cpu("queue"):
+        items = rt.queue.read_batch(consumer, rt.settings.pipeline.batch_size)
+        claimed, done = _triage(rt, report, items, consumer, now)
+    with report.cpu("fetch"):
+        fetched = rt.fetcher.fetch_many([c.item.entry.url for c in claimed], rt.settings.pipeline.fetch_concurrency)
+    candidates: list[_Candidate] = []
+    step = DedupStep(rt.dedup, rt.stories, rt.settings.dedup, now)
+    checked = int(now.timestamp())  # when this batch's URLs are fetched, for their marks
+    stopped: list[QueuedEntry] = []
+    for one, page in zip(claimed, fetched, strict=True):
+        if isinstance(page, StopRequestedError):
+            rt.dedup.release(one.entry_id, consumer)
+            stopped.append(one.item)
+            continue
+        candidate = _extract_and_check(rt, report, step, one, page, now, checked, consumer)
+        if isinstance(candidate, _Candidate):
+            candidates.append(candidate)
+        elif candidate:
+            done.append(one.item.message_id)
+    if stopped:
+        _hand_back(rt, report, stopped, consumer)
+    with report.cpu("queue"):
+        rt.queue.ack(done)
+    if candidates:
+        try:
+            _enrich_and_index(rt, report, candidates, now, consumer)
+        except Exception:
+            # Leave the batch pending and free its URLs at once, so another worker need not wait for the claims.
+            for candidate in candidates:
+                rt.dedup.release(candidate.entry_id, consumer)
+            raise
+    rt.record(report)
+    return len(items), report
+
+
+def process_pending(rt: Runtime, consumer: str, now: datetime, max_batches: int | None = None) -> Report:
+    """Process batches until the stream has nothing new for this consumer or ``max_batches`` is reached."""
+    report = Report()
+    limit = max_batches if max_batches is not None else rt.settings.pipeline.max_batches
+    with rt.leased(consumer):  # what this worker holds is taken over soon after it dies, not 15 minutes later
+        for _ in range(limit):
+            if rt.stop.is_set():
+                break
+            read, batch = process_batch(rt, consumer, now)
+            report.merge(batch)
+            if read == 0:
+                break
+    return report
+
+
+def _triage(rt: Runtime, report: Report, items: list[QueuedEntry], consumer: str, now: datetime
+            ) -> tuple[list[_Claimed], list[str]]:
+    """The entries to fetch, with their URL claimed; and the message ids already done (indexed before)."""
+    settings = rt.settings.pipeline
+    claimed: list[_Claimed] = []
+    done: list[str] = []
+    for n, item in enumerate(items):
+        if rt.stop.is_set():  # asked to stop: what is not started goes back to the group at once
+            _hand_back(rt, report, items[n:], consumer)
+            break
+        entry = item.entry
+        report.count("process/read", feed_id=entry.feed_id)
+        if item.deliveries > settings.max_deliveries:
+            last = f"; last: {item.last_failure}" if item.last_failure else ""
+            _dead_letter(rt, report, item, "max_deliveries", f"delivered {item.deliveries} times without success{last}")
+            continue
+        doc_id = article_id(canonical_url(entry.url))
+        stamp = entry_stamp(entry)
+        (mark,) = rt.dedup.marks([doc_id], now)
+        if entry_status(mark, stamp, now, rt.settings.dedup) not in ("new", "updated"):
+            report.count("process/already_indexed", feed_id=entry.feed_id)
+            done.append(item.message_id)
+            continue
+        if not rt.dedup.claim(doc_id, consumer, settings.claim_ttl_seconds):
+            report.count("process/claimed_elsewhere", feed_id=entry.feed_id)
+            rt.queue.not_attempted(item.message_id)
+            continue
+        claimed.append(_Claimed(item, doc_id, stamp, mark))
+    return claimed, done
+
+
+def _extract_and_check(rt: Runtime, report: Report, step: DedupStep, one: _Claimed, page: Page | StageError,
+                       now: datetime, checked: int, consumer: str) -> _Candidate | bool:
+    """What one fetched page becomes: a candidate to enrich and index, True when its entry is done (a known
+    duplicate), False when it was left pending or dead-lettered."""
+    item, entry = one.item, one.item.entry
+    if isinstance(page, TransientError):
+        rt.dedup.release(one.entry_id, consumer)
+        report.count(f"fetch/{page.reason}", feed_id=entry.feed_id)
+        report.errors.append(f"retry later: {page}")
+        rt.queue.failed(item.message_id, f"fetch/{page.reason}: {page}")
+        logger.warning("will retry %s: %s", entry.url, page)
+        return False
+    if isinstance(page, StageError):
+        rt.dedup.release(one.entry_id, consumer)
+        _dead_letter(rt, report, item, page.reason, str(page), stage="fetch")
+        return False
+    try:
+        with report.cpu("extract"):
+            article, outcomes = article_from_page(entry, page, now, rt.settings.pipeline)
+    except PermanentError as e:
+        rt.dedup.release(one.entry_id, consumer)
+        _dead_letter(rt, report, item, e.reason, str(e), stage="extract")
+        return False
+    for outcome in outcomes:
+        report.count(outcome, feed_id=entry.feed_id)
+    with report.cpu("dedup"):
+        mark = one.mark if article.article_id == one.entry_id else rt.dedup.marks([article.article_id], now)[0]
+        verdict = step.check(DedupItem(article.article_id, article.text, article.language, article.content_hash,
+                                       mark, one.entry_id, one.stamp), checked)
+    report.count(verdict.counter, feed_id=entry.feed_id)
+    if verdict.assignment is None:
+        rt.dedup.remember(one.entry_id, verdict.mark, now)
+        return True
+    article = article.model_copy(update={"story_id": verdict.assignment.story_id,
+                                         "duplicate_of": verdict.assignment.duplicate_of})
+    return _Candidate(item, one.entry_id, article, verdict.mark)
+
+
+def _enrich_and_index(rt: Runtime, report: Report, candidates: list[_Candidate], now: datetime, consumer: str) -> None:
+    with report.cpu("enrich"):
+        enriched = _enrich(rt, report, [c.article for c in candidates])
+    # indexed_at is this batch's own clock reading, not the run's start: a consumer following the change feed on
+    # indexed_at must not find a document appear behind its checkpoint (docs/data-contract.md).
+    indexed_at = datetime.now(UTC)
+    with report.cpu("index"):
+        documents = [(a.article_id, to_document(a, indexed_at)) for a in enriched]
+        outcomes = rt.sink.write(documents)
+    acked: list[str] = []
+    for candidate, article, (_, document), outcome in zip(candidates, enriched, documents, outcomes, strict=True):
+        feed_id = candidate.item.entry.feed_id
+        entry_id = candidate.entry_id
+        if outcome.ok:
+            rt.dedup.commit(article.article_id, candidate.mark, now, entry_id)
+            report.count("index/indexed", feed_id=feed_id)
+            report.wrote_at(indexed_at)
+            acked.append(candidate.item.message_id)
+        elif outcome.retryable:
+            rt.dedup.release(entry_id, consumer)
+            report.count(f"index/retry_{outcome.status}", feed_id=feed_id)
+            rt.queue.failed(candidate.item.message_id, f"index/retry_{outcome.status}: {outcome.error or ''}")
+        else:
+            rt.dedup.release(entry_id, consumer)
+            # The document goes with it: `ingest dlq list --json` shows what the index refused.
+            _dead_letter(rt, report, candidate.item, "index_rejected", outcome.error or f"HTTP {outcome.status}",
+                         stage="index", document=document)
+    rt.queue.ack(acked)
+
+
+def _enrich(rt: Runtime, report: Report, articles: list[Article]) -> list[Article]:
+    """Entities for every article: a near-duplicate takes its original's (from this batch, else from the index)
+    when they came from the same models and rules; the others go through NER, all of a language together."""
+    originals = {a.duplicate_of for a in articles if a.duplicate_of}
+    in_batch = {a.article_id for a in articles} & originals
+    stored = rt.sink.read(sorted(originals - in_batch), _REUSED) if originals - in_batch else {}
+    fresh = [a for a in articles if not (a.duplicate_of in in_batch or a.duplicate_of in stored)]
+    ready = {a.article_id: a for a in enrich_articles(fresh, rt.models)}
+    result = []
+    for article in articles:  # an original comes before its duplicates: the stream's order is dedup's
+        found = ready.get(article.article_id)
+        if found is None:
+            original = ready.get(article.duplicate_of or "")
+            source = (original.model_dump(mode="json", include=_REUSED) if original is not None
+                      else stored.get(article.duplicate_of or ""))
+            found = reuse_enrichment(article, source, rt.models) if source else None
+            if found is None:  # not reusable after all (another language, model or rules)
+                found = enrich_articles([article], rt.models)[0]
+            else:
+                report.count("enrich/reused")
+            ready[article.article_id] = found
+        result.append(found)
+        report.count(f"enrich/{found.enrichment.status}")
+    return result
+
+
+def _hand_back(rt: Runtime, report: Report, items: list[QueuedEntry], consumer: str) -> None:
+    rt.queue.hand_back([i.message_id for i in items], consumer)
+    report.count("process/handed_back", len(items))
+
+
+def _dead_letter(rt: Runtime, report: Report, item: QueuedEntry, reason: str, detail: str, stage: str = "process",
+                 document: dict[str, Any] | None = None) -> None:
+    rt.queue.dead_letter(item, reason, detail, stage=stage, document=document)
+    report.count(f"{stage}/{reason}", feed_id=item.entry.feed_id)
+    report.count("process/dead_lettered", feed_id=item.entry.feed_id)
+    report.errors.append(f"dead-lettered ({reason}): {item.entry.url}: {detail}")
+    logger.warning("dead-lettered %s: %s", item.entry.url, detail)
