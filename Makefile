@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: setup demo test lint typecheck unit stop bench bench-poll bench-extract bench-dedup bench-story-models bench-ner bench-index airflow-ui clean
+.PHONY: setup demo test lint typecheck unit stop bench bench-poll bench-extract bench-dedup bench-story-models bench-ner bench-index bench-e2e airflow-ui clean
 
 setup: $(STAMP)
 
@@ -73,6 +73,12 @@ bench-ner: setup
 # --docs 1000 is quick; --url URL --mode stack measures a real Elasticsearch)
 bench-index: setup
 	$(BIN)/python bench/bench_index.py --docs 10000 --repeat 3
+
+# End to end: N copies of real pages and their feeds on loopback, poll, then `ingest process` and the process DAG
+# (LocalExecutor, 2-slot pool) into an empty index; articles/s, CPU per article and stage, peak RSS per process,
+# ratio to the CPU ceiling measured in the same run; N = 1,000 and 10,000 (about an hour; --quick is 3 minutes)
+bench-e2e: setup
+	$(BIN)/python bench/bench_e2e.py --articles 1000,10000
 
 # The Airflow UI on http://127.0.0.1:8080 (SQLite, loopback), its DAGs pointed at the demo's embedded services.
 AIRFLOW_ENV := PATH=$(CURDIR)/$(BIN):$$PATH AIRFLOW_HOME=$(CURDIR)/.ingest/airflow \

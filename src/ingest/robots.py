@@ -11,6 +11,7 @@ What the answer to ``/robots.txt`` means, as the RFC says:
 from __future__ import annotations
 
 import asyncio
+import weakref
 from functools import lru_cache
 from urllib.parse import urlsplit
 
@@ -52,13 +53,22 @@ async def check_robots(
     """Raise ``PermanentError('robots_disallowed')`` when the site's robots.txt disallows ``url`` for us. The
     cache (Redis) is read and written in a worker thread, off the event loop."""
     origin = origin_of(url)
-    body = await asyncio.to_thread(cache.get, origin)
-    if body is None:
-        body = await _fetch_robots(client, origin, settings, limiter)
-        await asyncio.to_thread(cache.put, origin, body)
+    async with _origin_lock(origin):  # a batch's pages of one new site: one of them fetches robots.txt
+        body = await asyncio.to_thread(cache.get, origin)
+        if body is None:
+            body = await _fetch_robots(client, origin, settings, limiter)
+            await asyncio.to_thread(cache.put, origin, body)
     agent = agent_token(settings)
     if not is_allowed(body, url, agent):
         raise PermanentError("robots_disallowed", url, f"{origin}/robots.txt disallows it for {agent}")
+
+
+_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = weakref.WeakKeyDictionary()
+
+
+def _origin_lock(origin: str) -> asyncio.Lock:
+    """The lock of ``origin``'s robots.txt on the running event loop."""
+    return _LOCKS.setdefault(asyncio.get_running_loop(), {}).setdefault(origin, asyncio.Lock())
 
 
 async def _fetch_robots(

@@ -1,0 +1,483 @@
+"""End to end: N copies of real pages and their feeds on loopback, poll, then process into an empty index, against
+the CPU ceiling of the same work measured in the same run (this machine is shared and noisy: read the ratios).
+
+    .venv/bin/python bench/bench_e2e.py [--articles 1000,10000] [--airflow/--no-airflow] [--quick] [--json]
+
+For each N (``bench/e2e_corpus.py`` makes the corpus: half unique articles, half near-duplicates of an earlier one):
+
+- a site server (its own process, 20 loopback hosts 127.0.1.x, ``PER_FEED`` = 100 articles per RSS feed, a
+  robots.txt that allows everything; its CPU is printed apart, not counted);
+- per measured run a fresh ``redis-server`` and ``osmem-server`` (empty index), then ``ingest poll`` (not measured);
+- ``ingest process`` (default settings: workers = cores; ``--max-batches`` high enough to drain the stream), and
+  the Airflow path: the ``ingest_process_articles`` DAG on a real LocalExecutor with the 2-slot pool, triggered
+  through the REST API until the stream is empty (default settings: a run drains at most 4 workers × 20 batches);
+- sampled every 0.2 s with psutil: CPU and RSS of the ingest process tree (the Airflow tree: api-server,
+  scheduler, dag-processor and the tasks), redis-server, osmem-server; the stream's length (progress).
+
+Environment of every ``ingest`` command: ``INGEST_HTTP__ALLOW_PRIVATE=true`` (loopback pages),
+``INGEST_HTTP__HOST_MIN_INTERVAL_SECONDS=0`` and ``INGEST_HTTP__HOST_MAX_CONCURRENT=8`` (politeness is not what
+is measured), the services' URLs, a state dir of its own (the demo's services are never used).
+
+Ceiling (once, on ``--sample`` corpus pages): ``trafilatura.bare_extraction(with_metadata=True)`` alone; spaCy
+``nlp.pipe`` with each language's full model (``NlpSettings``: fr, en; other languages have no NER) on title +
+text alone; ``elasticsearch.helpers.streaming_bulk`` alone of the run's own indexed documents (chunks of
+``pipeline.batch_size``) into a fresh index with the same template, osmem's CPU included. ceiling = cores / the sum
+of the per-article CPU seconds; the unique-work ceiling counts NER for the unique share of the corpus only.
+Targets are printed as met / not met; the exit status is 0 whatever they say (non-zero: setup failed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+import redis
+from e2e_corpus import PER_FEED, write_site  # bench/ is on sys.path when run as a script
+
+from ingest.config import NlpSettings, PipelineSettings
+from ingest.embedded.services import free_port, spawn_redis, spawn_search
+
+BENCH = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+CORES = os.cpu_count() or 1
+HOSTS = 20
+PREFIX = "e2e"
+GB = 1024**3
+TARGETS = {"cli_ratio": 0.85, "airflow_ratio": 0.70, "unique_ratio": 1.0, "rss_gb": 1.5, "flat": 0.10}
+
+
+def stop(proc: subprocess.Popen[Any], timeout: float = 15.0) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def fail(message: str) -> SystemExit:
+    return SystemExit(f"bench_e2e: setup failed: {message}")
+
+
+# ---------------------------------------------------------------- sampling
+
+
+def _label(cmdline: list[str]) -> str:
+    joined = " ".join(cmdline)
+    if "-c" in cmdline[1:3]:  # a multiprocessing child
+        return "resource_tracker" if "resource_tracker" in joined else "ingest worker (multiprocessing child)"
+    return " ".join(Path(cmdline[1]).name if i == 1 and len(cmdline) > 1 else c
+                    for i, c in enumerate(cmdline[:4]))[-80:]
+
+
+class Sampler(threading.Thread):
+    """Every ``interval`` s: CPU (own + waited-for children) and RSS of each group's process trees; the stream's
+    length."""
+
+    def __init__(self, groups: dict[str, list[int]], r: redis.Redis, stream: str, interval: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        self.groups, self.r, self.stream, self.interval = groups, r, stream, interval
+        self.done = threading.Event()
+        self.cpu: dict[str, list[float]] = {g: [] for g in groups}  # first and last reading of each group
+        self.peak: dict[int, tuple[str, str, int]] = {}  # pid -> (group, label, peak RSS bytes)
+        self.progress: list[tuple[float, int]] = []
+        self.roots = {pid for pids in groups.values() for pid in pids}
+
+    def tree(self, pids: list[int]) -> list[psutil.Process]:
+        out = []
+        for pid in pids:
+            try:
+                root = psutil.Process(pid)
+                out += [root, *root.children(recursive=True)]
+            except psutil.Error:
+                continue
+        return out
+
+    def read(self) -> None:
+        for group, pids in self.groups.items():
+            total = 0.0
+            for p in self.tree(pids):
+                try:
+                    with p.oneshot():
+                        t = p.cpu_times()
+                        rss = p.memory_info().rss
+                        label = self.peak[p.pid][1] if p.pid in self.peak else _label(p.cmdline())
+                except psutil.Error:
+                    continue
+                total += t.user + t.system + t.children_user + t.children_system
+                if rss > self.peak.get(p.pid, ("", "", 0))[2]:
+                    self.peak[p.pid] = (group, label, rss)
+            self.cpu[group] = [self.cpu[group][0] if self.cpu[group] else total, total]
+        with suppress(redis.RedisError):
+            self.progress.append((time.perf_counter(), int(self.r.xlen(self.stream))))
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            self.read()
+            self.done.wait(self.interval)
+
+    def stop(self) -> None:
+        self.read()
+        self.done.set()
+        self.join()
+
+    def cpu_of(self, group: str) -> float:
+        values = self.cpu.get(group, [])
+        return values[-1] - values[0] if len(values) == 2 else 0.0
+
+    def steady_rate(self, total: int) -> float | None:
+        """Articles/s between 10% and 90% of the stream done (start-up and the tail left out)."""
+        rows = [(t, total - n) for t, n in self.progress]
+        lo = next(((t, d) for t, d in rows if d >= 0.1 * total), None)
+        hi = next(((t, d) for t, d in rows if d >= 0.9 * total), None)
+        if lo is None or hi is None or hi[0] <= lo[0]:
+            return None
+        return (hi[1] - lo[1]) / (hi[0] - lo[0])
+
+
+# ---------------------------------------------------------------- services and runs
+
+
+@contextmanager
+def services(tmp: Path) -> Iterator[dict[str, Any]]:
+    """A fresh redis-server and osmem-server (empty index) for one measured run."""
+    redis_port, search_port = free_port(), free_port()
+    rproc = spawn_redis(redis_port, tmp / f"redis-{redis_port}")
+    try:
+        sproc = spawn_search(search_port)
+        try:
+            env = {
+                "INGEST_REDIS__URL": f"redis://127.0.0.1:{redis_port}/0",
+                "INGEST_REDIS__PREFIX": PREFIX,
+                "INGEST_ELASTICSEARCH__HOSTS": json.dumps([f"http://127.0.0.1:{search_port}"]),
+                "INGEST_ELASTICSEARCH__SERVER_MODE": "serverless",
+                "INGEST_ELASTICSEARCH__INDEX_PREFIX": "news-e2e",
+                "INGEST_HTTP__ALLOW_PRIVATE": "true",
+                "INGEST_HTTP__HOST_MIN_INTERVAL_SECONDS": "0",
+                "INGEST_HTTP__HOST_MAX_CONCURRENT": "8",
+                "INGEST_EMBEDDED__STATE_DIR": str(tmp / "state"),
+            }
+            yield {"env": env, "redis": rproc, "search": sproc, "search_url": f"http://127.0.0.1:{search_port}",
+                   "client": redis.Redis(port=redis_port, decode_responses=True)}
+        finally:
+            stop(sproc)
+    finally:
+        stop(rproc)
+
+
+def ingest_env(extra: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")} | extra
+
+
+def poll(svc: dict[str, Any], registry: Path, n: int) -> None:
+    result = subprocess.run([str(BIN / "ingest"), "poll", "--feeds", str(registry)], env=ingest_env(svc["env"]),
+                            capture_output=True, text=True, timeout=1800, check=False)
+    queued = svc["client"].xlen(f"{PREFIX}:stream:pending")
+    if result.returncode != 0 or queued != n:
+        raise fail(f"ingest poll queued {queued} of {n} (exit {result.returncode}): "
+                   f"{(result.stdout + result.stderr)[-1500:]}")
+
+
+def order_check(svc: dict[str, Any], originals: dict[int, int]) -> float:
+    """Share of near-duplicates queued after their original (the corpus is built so that all are)."""
+    position: dict[int, int] = {}
+    for k, (_, fields) in enumerate(svc["client"].xrange(f"{PREFIX}:stream:pending")):
+        url = json.loads(fields["entry"])["url"]
+        position[int(url.rsplit("/", 1)[1].removesuffix(".html"))] = k
+    after = sum(position[d] > position[o] for d, o in originals.items())
+    return after / len(originals) if originals else 1.0
+
+
+def run_cli(svc: dict[str, Any], n: int) -> dict[str, Any]:
+    batches = math.ceil(n / PipelineSettings().batch_size) + 10
+    args = [str(BIN / "ingest"), "process", "--max-batches", str(batches)]
+    groups = {"redis": [svc["redis"].pid], "osmem": [svc["search"].pid], "site": [svc["site"]]}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(args, env=ingest_env(svc["env"]), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    sampler = Sampler({"ingest": [proc.pid], **groups}, svc["client"], f"{PREFIX}:stream:pending")
+    sampler.start()
+    out, err = proc.communicate()
+    wall = time.perf_counter() - t0
+    sampler.stop()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise fail(f"ingest process exited {proc.returncode}: {(out + err)[-1500:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)  # the whole tree, waited for
+    return {"wall": wall, "cpu": cpu, "sampler": sampler, "stdout": out, "command": " ".join(args[1:]), "runs": 1}
+
+
+def run_airflow(svc: dict[str, Any], n: int, tmp: Path) -> dict[str, Any]:
+    from e2e_airflow import Airflow
+
+    from ingest.config import AirflowSettings
+
+    home = tmp / f"airflow-{uuid.uuid4().hex[:6]}"
+    airflow = Airflow(home, free_port(), svc["env"])
+    try:
+        print("bench_e2e:   starting Airflow (not measured)…", file=sys.stderr, flush=True)
+        try:
+            airflow.start(AirflowSettings().pool_slots, AirflowSettings().pool)
+        except (RuntimeError, subprocess.SubprocessError) as e:
+            raise fail(f"Airflow did not start: {e}") from e
+        groups = {"airflow": airflow.pids(), "redis": [svc["redis"].pid], "osmem": [svc["search"].pid],
+                  "site": [svc["site"]]}
+        sampler = Sampler(groups, svc["client"], f"{PREFIX}:stream:pending")
+        sampler.start()
+        t0 = time.perf_counter()
+        runs = []
+        while svc["client"].xlen(f"{PREFIX}:stream:pending") and len(runs) < n // 500 + 5:
+            runs.append(airflow.run_once())
+            if runs[-1]["state"] != "success":
+                break
+        wall = time.perf_counter() - t0
+        sampler.stop()
+    finally:
+        airflow.stop()
+        shutil.rmtree(home, ignore_errors=True)
+    return {"wall": wall, "cpu": sampler.cpu_of("airflow"), "sampler": sampler, "stdout": "", "runs": len(runs),
+            "command": f"DAG {len(runs)} run(s): " + "; ".join(f"{r['state']} {r['tasks']}" for r in runs)}
+
+
+def counters(svc: dict[str, Any]) -> dict[str, int]:
+    return {k: int(v) for k, v in sorted(svc["client"].hgetall(f"{PREFIX}:stats").items())}
+
+
+def stage_cpu(stdout: str) -> dict[str, float]:
+    """``cpu seconds: name=value …`` from ingest process's output (absent: empty)."""
+    m = re.search(r"^\s*cpu seconds:(.*)$", stdout, re.M)
+    return {k: float(v) for k, v in re.findall(r"(\w+)=([\d.]+)", m.group(1))} if m else {}
+
+
+def figures(path: str, n: int, run: dict[str, Any], counts: dict[str, int], svc: dict[str, Any],
+            ceiling: dict[str, Any] | None, order: float) -> dict[str, Any]:
+    s: Sampler = run["sampler"]
+    left = int(svc["client"].xlen(f"{PREFIX}:stream:pending"))
+    final, wall = n - left, run["wall"]
+    indexed = counts.get("index/indexed", 0)
+    cpu = {"ingest": run["cpu"], "redis": s.cpu_of("redis"), "osmem": s.cpu_of("osmem")}
+    main_group = "airflow" if path == "airflow" else "ingest"
+    procs = sorted(((g, label, rss) for pid, (g, label, rss) in s.peak.items()), key=lambda x: -x[2])
+    workers = [(label, rss) for g, label, rss in procs
+               if g == main_group and (path == "cli" or not any(c in label for c in ("api-server", "dag-processor")))]
+    rate = final / wall if wall else 0.0
+    out = {
+        "path": path, "articles": n, "command": run["command"], "wall_s": round(wall, 2), "final": final,
+        "left_pending": left, "articles_per_s": round(rate, 2), "indexed_per_s": round(indexed / wall, 2),
+        "steady_articles_per_s": round(s.steady_rate(n) or 0, 2), "counts": counts,
+        "near_duplicate_share": round(counts.get("dedup/near_duplicate", 0) / n, 3),
+        "exact_duplicate_share": round(counts.get("dedup/duplicate_text", 0) / n, 3),
+        "dups_queued_after_original": round(order, 3),
+        "cpu_s": {k: round(v, 2) for k, v in cpu.items()} | {"site_not_counted": round(s.cpu_of("site"), 2)},
+        "cpu_s_per_article": round((cpu["ingest"] + cpu["redis"] + cpu["osmem"]) / max(1, final), 4),
+        "cores_used": round(sum(cpu.values()) / wall, 2) if wall else None,
+        "stage_cpu_s_per_article": {k: round(v / max(1, final), 4) for k, v in stage_cpu(run["stdout"]).items()},
+        "peak_rss_mb": [{"group": g, "process": label, "mb": round(rss / 2**20)} for g, label, rss in procs[:12]],
+        "worker_peak_rss_mb": round(max((rss for _, rss in workers), default=0) / 2**20),
+    }
+    if ceiling:
+        out["ratio_to_ceiling"] = round(rate / ceiling["ceiling"], 3)
+        out["ratio_to_unique_ceiling"] = round(rate / ceiling["unique_ceiling"], 3)
+        out["steady_ratio_to_ceiling"] = round(out["steady_articles_per_s"] / ceiling["ceiling"], 3)
+    return out
+
+
+# ---------------------------------------------------------------- ceiling
+
+
+def measure_ceiling(root: Path, items: list[Any], pages: list[Any], svc: dict[str, Any], sample: int,
+                    unique_share: float) -> dict[str, Any]:
+    import gzip
+
+    import spacy
+    import trafilatura
+    from elasticsearch import Elasticsearch, helpers
+
+    from ingest.config import ElasticsearchSettings
+    from ingest.stores.elasticsearch import ElasticsearchSink, build_es_client
+
+    step = max(1, len(items) // sample)
+    chosen = items[::step][:sample]
+    htmls = [(gzip.decompress((root / "a" / f"{it.index}.html.gz").read_bytes()), pages[it.page].url,
+              pages[it.page].lang) for it in chosen]
+    t = time.process_time()
+    found = [trafilatura.bare_extraction(h, url=u, with_metadata=True) for h, u, _ in htmls]
+    results = [r.as_dict() if hasattr(r, "as_dict") else (r or {}) for r in found]
+    extract = (time.process_time() - t) / len(htmls)
+    nlp = NlpSettings()
+    ner_total = 0.0
+    for lang, model in (("fr", nlp.model_fr), ("en", nlp.model_en)):
+        texts = [f"{r.get('title') or ''}\n\n{r.get('text') or ''}" for r, (_, _, lg) in zip(results, htmls,
+                                                                                            strict=True) if lg == lang]
+        if not texts:
+            continue
+        model_nlp = spacy.load(model)
+        t = time.process_time()
+        for doc in model_nlp.pipe(texts, batch_size=nlp.batch_size):
+            _ = doc.ents
+        ner_total += time.process_time() - t
+    ner = ner_total / len(htmls)
+    es: Elasticsearch = build_es_client(ElasticsearchSettings(hosts=[svc["search_url"]], server_mode="serverless"))
+    docs = [h["_source"] for h in es.search(index="news-e2e", size=sample, query={"match_all": {}})["hits"]["hits"]]
+    if not docs:
+        raise fail("the run indexed no document to re-index for the ceiling")
+    settings = ElasticsearchSettings(hosts=[svc["search_url"]], server_mode="serverless", index_prefix="ceiling")
+    sink = ElasticsearchSink(es, settings)
+    sink.ensure_ready()
+    actions = ({"_index": sink.write_alias, "_id": f"c{i}", "_source": d} for i, d in enumerate(docs))
+    osmem = psutil.Process(svc["search"].pid)
+    o0, t = sum(osmem.cpu_times()[:2]), time.process_time()
+    for ok, _ in helpers.streaming_bulk(es, actions, chunk_size=PipelineSettings().batch_size):
+        assert ok
+    index = (time.process_time() - t + sum(osmem.cpu_times()[:2]) - o0) / len(docs)
+    total = extract + ner + index
+    unique = extract + ner * unique_share + index
+    return {"sample": len(htmls), "extract_s": round(extract, 4), "ner_s": round(ner, 4), "index_s": round(index, 4),
+            "sum_s": round(total, 4), "cores": CORES, "ceiling": round(CORES / total, 2),
+            "unique_share": unique_share, "unique_sum_s": round(unique, 4), "unique_ceiling": round(CORES / unique, 2)}
+
+
+# ---------------------------------------------------------------- output
+
+
+def checks(runs: list[dict[str, Any]]) -> list[str]:
+    lines = []
+
+    def line(ok: bool, text: str) -> None:
+        lines.append(f"  [{'met' if ok else 'NOT met'}] {text}")
+
+    for r in runs:
+        tag = f"{r['path']} N={r['articles']}"
+        if "ratio_to_ceiling" in r:
+            goal = TARGETS["cli_ratio" if r["path"] == "cli" else "airflow_ratio"]
+            line(r["ratio_to_ceiling"] >= goal, f"{tag}: {r['ratio_to_ceiling']:.2f} of the ceiling (>= {goal})")
+            if r["path"] == "cli":
+                line(r["ratio_to_unique_ceiling"] >= TARGETS["unique_ratio"],
+                     f"{tag}: {r['ratio_to_unique_ceiling']:.2f} of the unique-work ceiling (above it: > 1; "
+                     f"near-duplicates found: {r['near_duplicate_share']:.0%})")
+        line(r["worker_peak_rss_mb"] <= TARGETS["rss_gb"] * 1024,
+             f"{tag}: worker peak RSS {r['worker_peak_rss_mb']} MB (<= {TARGETS['rss_gb'] * 1024:.0f})")
+    for path in ("cli", "airflow"):
+        mine = sorted((r for r in runs if r["path"] == path), key=lambda r: r["articles"])
+        if len(mine) >= 2 and mine[0]["articles_per_s"]:
+            a, b = mine[0], mine[-1]
+            rate = b["articles_per_s"] / a["articles_per_s"] - 1
+            mem = b["worker_peak_rss_mb"] / max(1, a["worker_peak_rss_mb"]) - 1
+            line(abs(rate) <= TARGETS["flat"] and mem <= TARGETS["flat"],
+                 f"{path}: N={a['articles']} -> {b['articles']}: articles/s {rate:+.1%}, peak RSS {mem:+.1%} "
+                 f"(within ±{TARGETS['flat']:.0%})")
+    return lines
+
+
+def print_all(ceiling: dict[str, Any] | None, runs: list[dict[str, Any]]) -> None:
+    if ceiling:
+        print(f"ceiling ({ceiling['sample']} pages, CPU s per article): extract {ceiling['extract_s']:.4f} + NER "
+              f"{ceiling['ner_s']:.4f} + bulk index incl. osmem {ceiling['index_s']:.4f} = {ceiling['sum_s']:.4f} "
+              f"-> {ceiling['cores']} cores / sum = {ceiling['ceiling']:.1f} articles/s; unique work only (NER x "
+              f"{ceiling['unique_share']:.2f}): {ceiling['unique_ceiling']:.1f} articles/s")
+    print(f"{'path':8} {'N':>6} {'wall s':>8} {'art/s':>7} {'steady':>7} {'idx/s':>7} {'ratio':>6} {'uniq':>6} "
+          f"{'cores':>5} {'cpu/art':>8} {'near-dup':>8} {'worker MB':>9}")
+    for r in runs:
+        print(f"{r['path']:8} {r['articles']:>6} {r['wall_s']:>8.1f} {r['articles_per_s']:>7.2f} "
+              f"{r['steady_articles_per_s']:>7.2f} {r['indexed_per_s']:>7.2f} {r.get('ratio_to_ceiling', 0):>6.2f} "
+              f"{r.get('ratio_to_unique_ceiling', 0):>6.2f} {r['cores_used'] or 0:>5.2f} "
+              f"{r['cpu_s_per_article']:>8.4f} {r['near_duplicate_share']:>8.1%} {r['worker_peak_rss_mb']:>9}")
+    for r in runs:
+        print(f"-- {r['path']} N={r['articles']}: {r['command']}")
+        print(f"   final {r['final']}/{r['articles']} (pending left {r['left_pending']}); steady rate (10-90% of the "
+              f"stream) {r['steady_articles_per_s']}/s = {r.get('steady_ratio_to_ceiling', 0):.2f} of the ceiling")
+        print(f"   CPU s {r['cpu_s']}; "
+              f"dups queued after their original {r['dups_queued_after_original']:.0%}")
+        stages = r["stage_cpu_s_per_article"]
+        print("   CPU s per article by stage: " + (", ".join(f"{k} {v:.4f}" for k, v in stages.items())
+                                                  or "(no `cpu seconds:` line printed)"))
+        print("   counters: " + " ".join(f"{k}={v}" for k, v in r["counts"].items() if not k.startswith("poll/")))
+        print("   peak RSS: " + ", ".join(f"{p['process']} {p['mb']} MB" for p in r["peak_rss_mb"][:6]))
+    print("targets:")
+    print("\n".join(checks(runs)))
+
+
+# ---------------------------------------------------------------- main
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--articles", default="1000,10000", help="comma-separated corpus sizes")
+    parser.add_argument("--airflow", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--quick", action="store_true", help="300 articles, no Airflow")
+    parser.add_argument("--sample", type=int, default=200, help="pages the ceiling is measured on")
+    parser.add_argument("--json", action="store_true", help="also print the figures as one JSON object")
+    args = parser.parse_args()
+    sizes = [300] if args.quick else [int(x) for x in args.articles.split(",") if x.strip()]
+    paths = ["cli"] + (["airflow"] if args.airflow and not args.quick else [])
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    runs: list[dict[str, Any]] = []
+    ceiling = None
+    with tempfile.TemporaryDirectory(prefix="bench_e2e-") as tmp_name:
+        tmp = Path(tmp_name)
+        for n in sizes:
+            root = tmp / f"site-{n}"
+            root.mkdir()
+            site, port = start_site(root, tmp)
+            try:
+                print(f"bench_e2e: N={n}: writing the corpus…", file=sys.stderr, flush=True)
+                registry, items, pages = write_site(root, n, HOSTS, port)
+                originals = {it.index: it.original for it in items if it.original is not None}
+                unique_share = 1 - len(originals) / n
+                for path in paths:
+                    with services(tmp) as svc:
+                        svc["site"] = site.pid
+                        print(f"bench_e2e: N={n} {path}: polling…", file=sys.stderr, flush=True)
+                        poll(svc, registry, n)
+                        order = order_check(svc, originals)
+                        print(f"bench_e2e: N={n} {path}: processing…", file=sys.stderr, flush=True)
+                        run = run_cli(svc, n) if path == "cli" else run_airflow(svc, n, tmp)
+                        counts = counters(svc)
+                        if ceiling is None:
+                            print("bench_e2e: measuring the ceiling…", file=sys.stderr, flush=True)
+                            ceiling = measure_ceiling(root, items, pages, svc, args.sample, unique_share)
+                        runs.append(figures(path, n, run, counts, svc, ceiling, order))
+                        print(f"bench_e2e: N={n} {path}: {runs[-1]['articles_per_s']} articles/s",
+                              file=sys.stderr, flush=True)
+            finally:
+                stop(site)
+    print(f"bench_e2e {started}  cores {CORES}  hosts {HOSTS}  {PER_FEED} articles per feed")
+    print_all(ceiling, runs)
+    if args.json:
+        print(json.dumps({"when": started, "ceiling": ceiling, "runs": runs, "targets": TARGETS}))
+    return 0
+
+
+def start_site(root: Path, tmp: Path) -> tuple[subprocess.Popen[str], int]:
+    """The site server (its own process) on HOSTS loopback addresses; its port."""
+    args = [sys.executable, str(BENCH / "e2e_corpus.py"), "serve", "--root", str(root), "--hosts", str(HOSTS)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("READY "):
+        stop(proc)
+        raise fail("the site server did not start")
+    return proc, int(line.split()[1])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
