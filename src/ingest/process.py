@@ -207,8 +207,13 @@ def _enrich(rt: Runtime, report: Report, articles: list[Article]) -> list[Articl
     originals = {a.duplicate_of for a in articles if a.duplicate_of}
     in_batch = {a.article_id for a in articles} & originals
     stored = rt.sink.read(sorted(originals - in_batch), _REUSED) if originals - in_batch else {}
-    fresh = [a for a in articles if not (a.duplicate_of in in_batch or a.duplicate_of in stored)]
-    ready = {a.article_id: a for a in enrich_articles(fresh, rt.models)}
+    ready = {a.article_id: a for a in enrich_articles([a for a in articles if not a.duplicate_of], rt.models)}
+    # An original another worker had in flight is often indexed by the time this batch's NER is done: look again.
+    missing = sorted(originals - in_batch - stored.keys())
+    if missing:
+        stored |= rt.sink.read(missing, _REUSED)
+    orphans = [a for a in articles if a.duplicate_of and not (a.duplicate_of in in_batch or a.duplicate_of in stored)]
+    ready |= {a.article_id: a for a in enrich_articles(orphans, rt.models)}
     result = []
     for article in articles:  # an original comes before its duplicates: the stream's order is dedup's
         found = ready.get(article.article_id)
