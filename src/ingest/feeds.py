@@ -25,6 +25,9 @@ def load_feeds(path: Path) -> list[FeedSource]:
         raise ConfigError(f"feed registry {path} does not exist; set INGEST_FEEDS__PATH to your feeds.yaml") from e
     except yaml.YAMLError as e:
         raise ConfigError(f"feed registry {path} is not valid YAML: {e}") from e
+    except UnicodeDecodeError as e:
+        line = path.read_bytes()[: e.start].count(b"\n") + 1
+        raise ConfigError(f"feed registry {path}:{line}: not UTF-8 text; save it as UTF-8") from None
     return parse_feeds(raw, str(path))
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from ingest.dedup import DedupItem, DedupStep, entry_stamp, entry_status
 from ingest.enrich import enrich_articles, reuse_enrichment
-from ingest.errors import PermanentError, StageError, StopRequestedError, TransientError
+from ingest.errors import PermanentError, ServiceUnavailableError, StageError, StopRequestedError, TransientError
 from ingest.extract import article_from_page
 from ingest.index import to_document
 from ingest.models import Article, Mark, Page, QueuedEntry
@@ -78,10 +78,12 @@ def process_batch(rt: Runtime, consumer: str, now: datetime) -> tuple[int, Repor
     if candidates:
         try:
             _enrich_and_index(rt, report, candidates, now, consumer)
-        except Exception:
+        except Exception as e:
             # Leave the batch pending and free its URLs at once, so another worker need not wait for the claims.
             for candidate in candidates:
                 rt.dedup.release(candidate.entry_id, consumer)
+            if isinstance(e, ServiceUnavailableError):  # not the articles' fault: not a delivery, retried at once
+                _hand_back(rt, report, [c.item for c in candidates], consumer)
             raise
     rt.record(report)
     return len(items), report

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -32,6 +33,7 @@ from ingest.cli.tools import (
     cmd_search,
 )
 from ingest.errors import IngestError
+from ingest.redact import redact
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,7 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.INFO if args.verbose else logging.ERROR
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(_RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     try:
         return int(args.func(args))
     except (IngestError, RedisConnectionError) as e:
@@ -127,3 +131,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except BrokenPipeError:
         return 0
+    except Exception:  # a bug: its traceback is worth seeing, without the secrets it may hold
+        print(redact(traceback.format_exc()), file=sys.stderr, end="")
+        return EXIT_INPUT
+
+
+class _RedactingFormatter(logging.Formatter):
+    """Log lines (tracebacks included) with secrets hidden, as every message is."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))

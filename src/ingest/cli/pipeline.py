@@ -168,7 +168,7 @@ def cmd_feeds(args: argparse.Namespace) -> int:
         return _feeds_status(settings, load_feeds(path), args.json)
     if not args.file:
         raise ConfigError("ingest feeds import needs an OPML file: ingest feeds import FILE.opml")
-    imported = parse_opml(read_bytes(args.file), args.file)
+    imported = parse_opml(read_bytes(args.file, settings.http.max_bytes), args.file)
     existing = load_feeds(path) if path.exists() else []
     merged, added = merge_feeds(existing, imported)
     path.write_text(dump_feeds(merged), encoding="utf-8")

@@ -18,6 +18,7 @@ from ingest.cli.output import (
 )
 from ingest.config import resolve_settings
 from ingest.errors import ConfigError, PermanentError
+from ingest.redact import redact
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -89,7 +90,7 @@ def cmd_index_migrate(args: argparse.Namespace) -> int:
     kept = int(es.count(index=result.source)["count"])
     print(f"-- migrated {result.source} → {result.target} in {result.seconds:.1f} s; {result.source} is kept "
           f"({kept} documents): once nothing reads it by name, delete it with "
-          f"curl -X DELETE {settings.elasticsearch.hosts[0].rstrip('/')}/{result.source}")
+          f"curl -X DELETE {redact(settings.elasticsearch.hosts[0].rstrip('/'))}/{result.source}")
     return 0
 
 
@@ -114,18 +115,19 @@ def cmd_kibana(args: argparse.Namespace) -> int:
         print(f"ingest: error: kibana refused {line}", file=sys.stderr)
     if report.errors:
         return EXIT_INPUT
-    print(f"dashboard: {dashboard_url(kibana.url, kibana.space, report.dashboard_id)}")
+    print(f"dashboard: {redact(dashboard_url(kibana.url, kibana.space, report.dashboard_id))}")
     return 0
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
     from ingest.extract import extract_article
 
+    max_bytes = resolve_settings().http.max_bytes  # what the pipeline would fetch at most
     failed = 0
     for path in args.paths:
         url = args.url or ("file://" + str(Path(path).resolve()) if path != "-" else "file:///dev/stdin")
         try:
-            html = read_bytes(path)
+            html = read_bytes(path, max_bytes)
             result = extract_article(html, url)
         except (PermanentError, OSError) as e:
             failed += 1

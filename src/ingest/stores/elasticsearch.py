@@ -13,6 +13,7 @@ from elasticsearch import ApiError, BadRequestError, Elasticsearch, TransportErr
 from ingest.config import ElasticsearchSettings
 from ingest.errors import ConfigError, ServiceUnavailableError
 from ingest.models import ItemOutcome
+from ingest.redact import redact
 from ingest.search_index.template import (
     IndexState,
     index_names,
@@ -42,7 +43,14 @@ def check_search_server(client: Elasticsearch, where: str) -> None:
     """Raise ``ServiceUnavailableError`` with a hint when the server does not answer."""
     try:
         client.info()
-    except (TransportError, ApiError) as e:
+    except ApiError as e:
+        if e.meta.status in (401, 403):
+            raise ConfigError(f"the search server at {redact(where)} refused the credentials (HTTP {e.meta.status}); "
+                              "check INGEST_ELASTICSEARCH__API_KEY or USERNAME and PASSWORD") from None
+        raise ServiceUnavailableError(
+            "the search server", where, f"it answered HTTP {e.meta.status}; check INGEST_ELASTICSEARCH__HOSTS"
+        ) from e
+    except TransportError as e:
         raise ServiceUnavailableError(
             "the search server",
             where,
@@ -132,13 +140,17 @@ class ElasticsearchSink:
         return {doc["_id"]: doc["_source"] for doc in response["docs"] if doc.get("found")}
 
     def _write_chunk(self, chunk: list[tuple[str, bytes]]) -> dict[str, ItemOutcome]:
+        """One bulk request's worth. Items refused for load (429, 5xx) are sent again alone, with backoff. A whole
+        request refused for load is sent again within the same bound, then the batch is left pending
+        (``ServiceUnavailableError``); one refused as too large (413, a proxy's body limit) is split in halves until
+        a single document is refused on its own, which is then too large for good (dead-lettered by the caller)."""
         outcomes: dict[str, ItemOutcome] = {}
         todo = chunk
         for attempt in range(self.settings.bulk_retries + 1):
             if not todo:
                 break
             if attempt:
-                time.sleep(min(0.5 * 2**attempt, 10.0))
+                time.sleep(_backoff(attempt))
             try:
                 # Serialised once (to measure bytes); the client's NDJSON serializer sends bytes lines as they are.
                 lines: Any = [line for _, line in todo]
@@ -148,6 +160,24 @@ class ElasticsearchSink:
                 raise ServiceUnavailableError(
                     "the search server", ", ".join(self.settings.hosts), "the batch stays pending; retry when it is up"
                 ) from e
+            except ApiError as e:
+                status = e.meta.status
+                if status == 413:
+                    return outcomes | self._split(todo, describe_error(e.body) or "request entity too large")
+                if status in (401, 403):
+                    where = redact(", ".join(self.settings.hosts))
+                    raise ConfigError(f"the search server at {where} refused the credentials (HTTP {status}); check "
+                                      "INGEST_ELASTICSEARCH__API_KEY or USERNAME and PASSWORD") from None
+                if status == 429 or status >= 500:
+                    if attempt < self.settings.bulk_retries:
+                        logger.warning("the search server refused a bulk request (HTTP %d); retrying", status)
+                        time.sleep(_retry_after(e.meta.headers.get("retry-after")))
+                        continue
+                    raise ServiceUnavailableError(
+                        "the search server", ", ".join(self.settings.hosts),
+                        f"it refused the bulk request with HTTP {status} {attempt + 1} times (overloaded or "
+                        "restarting); the batch stays pending, run again when it has recovered") from e
+                raise
             retry: list[tuple[str, bytes]] = []
             for (doc_id, line), item in zip(todo, response["items"], strict=True):
                 result = item.get("index", {})
@@ -159,6 +189,30 @@ class ElasticsearchSink:
                     retry.append((doc_id, line))
             todo = retry
         return outcomes
+
+    def _split(self, todo: list[tuple[str, bytes]], said: str) -> dict[str, ItemOutcome]:
+        """``todo`` written again in two halves after a 413; a lone document refused so is too large for good."""
+        if len(todo) == 1:
+            doc_id, line = todo[0]
+            return {doc_id: ItemOutcome(doc_id, ok=False, status=413, error=(
+                f"document too large for the search server: {len(line)} bytes refused on its own (HTTP 413: "
+                f"{said}); lower INGEST_ELASTICSEARCH__BULK_MAX_BYTES below the server's or proxy's limit"))}
+        half = len(todo) // 2
+        logger.warning("the search server refused a bulk request of %d documents as too large; splitting it", len(todo))
+        return self._write_chunk(todo[:half]) | self._write_chunk(todo[half:])
+
+
+def _backoff(attempt: int) -> float:
+    return min(0.5 * 2.0**attempt, 10.0)
+
+
+def _retry_after(header: str | None) -> float:
+    """What the server asked for in ``Retry-After`` (seconds), within 0–5 s; 0 when it said nothing usable (the
+    loop's own backoff applies anyway)."""
+    try:
+        return min(max(float(header or 0), 0.0), 5.0)
+    except ValueError:
+        return 0.0
 
 
 def _action(index: str, doc_id: str) -> bytes:

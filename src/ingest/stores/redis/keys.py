@@ -13,18 +13,34 @@ from importlib import resources
 
 import redis
 
-from ingest.errors import ServiceUnavailableError
+from ingest.errors import ConfigError, ServiceUnavailableError
+from ingest.redact import redact
 
 
 def build_redis_client(url: str) -> redis.Redis:
-    """A client that fails fast with a clear error when the server is not there."""
+    """A client that fails fast with a clear error when the server is not there, refuses the credentials or the
+    database, or is not a Redis server at all (the URL's password never appears in the error)."""
     client = redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=3, socket_timeout=30)
     try:
         client.ping()
-    except redis.ConnectionError as e:
+    except redis.AuthenticationError as e:
+        raise ConfigError(f"Redis at {redact(url)} refused the credentials ({e}); check the user and password in "
+                          "INGEST_REDIS__URL (redis://user:password@host:port/db)") from None
+    except redis.ResponseError as e:
+        raise ConfigError(f"Redis at {redact(url)} refused the connection: {e}; check INGEST_REDIS__URL (a database "
+                          "number the server has: 0–15 unless it sets `databases`)") from None
+    except (redis.ConnectionError, redis.TimeoutError) as e:
+        if "connecting" not in str(e).lower() and "timeout" not in str(e).lower():  # it answered, not as Redis
+            raise ServiceUnavailableError(
+                "Redis", url, f"the server there does not speak Redis ({e}); check the port in INGEST_REDIS__URL"
+            ) from None
         raise ServiceUnavailableError(
             "Redis", url, "start it (`ingest services start` for the embedded one) or set INGEST_REDIS__URL"
         ) from e
+    except redis.RedisError as e:
+        raise ServiceUnavailableError(
+            "Redis", url, f"the server there does not answer as Redis does ({e}); check INGEST_REDIS__URL"
+        ) from None
     return client
 
 
