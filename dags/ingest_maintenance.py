@@ -7,6 +7,9 @@ waiting, never read, left by a dead worker (``stale``), dead letters by reason. 
 ``ingest_pending_articles`` when there is work the process DAG should take (entries never read, stale ones, or
 replayed ones), so entries a failed run left behind are reclaimed without waiting for the next new article.
 ``check_feeds`` counts the feeds by state and lists the failing and dead ones (the task's return value and log).
+``check_index`` looks up 1,000 of the articles Redis marks as indexed in the index and compares the state ids
+both keep: it fails, saying what to run, when the index lost documents or Redis lost its state
+(`ingest index verify --repair`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import Param, dag, task
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from ingest.airflow.assets import PENDING_ASSET
 
@@ -64,8 +67,18 @@ def ingest_maintenance() -> None:
                         feed["consecutive_failures"], feed["failing_since"], feed["last_error"])
         return summary
 
+    @task
+    def check_index() -> dict[str, Any]:
+        from ingest.airflow.tasks import check_index
+
+        found = check_index()
+        if found["problem"]:
+            raise AirflowFailException(found["problem"])
+        return found
+
     announce(check_queue())
     check_feeds()
+    check_index()
 
 
 ingest_maintenance()

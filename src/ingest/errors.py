@@ -58,3 +58,8 @@ class StopRequestedError(IngestError):
     def __init__(self, url: str) -> None:
         super().__init__(f"stopping: {url} left for another worker")
         self.url = url
+
+
+class StateLostError(IngestError):
+    """Redis or the index lost what the other remembers (a restart without persistence, a wiped or restored
+    index): nothing runs until ``ingest index verify --repair`` reconciles them."""

@@ -13,6 +13,7 @@ from types import TracebackType
 from ingest.config import Settings
 from ingest.enrich import NerModels
 from ingest.fetch import PageFetcher
+from ingest.reconcile import check_state
 from ingest.report import Report
 from ingest.stores.base import (
     ArticleSink,
@@ -27,6 +28,7 @@ from ingest.stores.base import (
 from ingest.stores.elasticsearch import ElasticsearchSink, build_es_client, check_search_server
 from ingest.stores.redis import (
     RedisDedupStore,
+    RedisEpoch,
     RedisFeedStateStore,
     RedisHostLimiter,
     RedisPendingQueue,
@@ -117,6 +119,14 @@ def build_runtime(settings: Settings, models: NerModels | None = None, search: b
         settings.redis.url, prefix, settings.http.host_min_interval_seconds, settings.http.host_max_concurrent,
         hold_seconds=settings.http.total_timeout + settings.http.connect_timeout,
     )
+    sink = ElasticsearchSink(es, settings.elasticsearch)
+    if search:  # Redis and the index must remember the same state (ingest.reconcile); a poll-only worker skips it
+        try:
+            check_state(RedisEpoch(redis_client, prefix), sink, prefix, settings.redis.url)
+        except BaseException:
+            es.close()
+            redis_client.close()
+            raise
     robots = RedisRobotsCache(redis_client, prefix, settings.http.robots_cache_hours * 3600)
     stop = threading.Event()
     fetcher = PageFetcher(settings.http, limiter, robots, stop)
@@ -126,7 +136,7 @@ def build_runtime(settings: Settings, models: NerModels | None = None, search: b
         dedup=RedisDedupStore(redis_client, prefix, settings.dedup, workers),
         stories=RedisStoryStore(redis_client, prefix, settings.dedup),
         feed_state=RedisFeedStateStore(redis_client, prefix),
-        sink=ElasticsearchSink(es, settings.elasticsearch),
+        sink=sink,
         fetcher=fetcher,
         models=models or NerModels(settings.nlp),
         stats=RedisStats(redis_client, prefix),

@@ -42,6 +42,9 @@ class PipelineStatus:
     counts: dict[str, int]
     hourly: list[HourCounts]
     feeds: dict[str, Any]
+    # None when Redis and the index hold the same state id; else what was lost and the way back (ingest.reconcile)
+    state_problem: str | None = None
+    state_lost: bool = False  # the problem is a lost state (not a search server that does not answer)
 
     @property
     def last_hour(self) -> dict[str, int]:
@@ -66,6 +69,8 @@ class PipelineStatus:
             "last_hour": self.last_hour,
             "last_day": self.last_day,
             "feeds": self.feeds,
+            "state_problem": self.state_problem,
+            "state_lost": self.state_lost,
         }
 
 
@@ -90,10 +95,33 @@ def pipeline_status(settings: Settings, now: datetime, hours: int = 24) -> Pipel
         feeds = load_feeds(settings.feeds.path) if settings.feeds.path.exists() else []
         rows = feed_health_rows(client, settings, feeds)
         counts = stats.read()
+        problem, lost = state_problem(client, settings)
     finally:
         client.close()
     series = [HourCounts(start, {k: c.get(k, 0) for k in THROUGHPUT}) for start, c in hourly]
-    return PipelineStatus(at=now, queue=health, counts=counts, hourly=series, feeds=summarise_feeds(rows))
+    return PipelineStatus(at=now, queue=health, counts=counts, hourly=series, feeds=summarise_feeds(rows),
+                          state_problem=problem, state_lost=lost)
+
+
+def state_problem(client: redis.Redis, settings: Settings) -> tuple[str | None, bool]:
+    """What :func:`ingest.reconcile.check_state` would stop the work for (and True), or None; a search server that
+    does not answer is said so (the state cannot be compared: False). Writes nothing."""
+    from ingest.errors import StateLostError
+    from ingest.reconcile import check_state
+    from ingest.stores.elasticsearch import ElasticsearchSink, build_es_client
+    from ingest.stores.redis import RedisEpoch
+
+    es = build_es_client(settings.elasticsearch)
+    try:
+        check_state(RedisEpoch(client, settings.redis.prefix), ElasticsearchSink(es, settings.elasticsearch),
+                    settings.redis.prefix, settings.redis.url, create=False)
+    except StateLostError as e:
+        return str(e), True
+    except Exception:
+        return "the search server does not answer: Redis' state cannot be compared with the index", False
+    finally:
+        es.close()
+    return None, False
 
 
 # ------------------------------------------------------------------ feed health (pure)

@@ -34,3 +34,20 @@ def test_each_feed_gets_one_state_and_the_troubled_ones_come_worst_first() -> No
     assert [(a["id"], a["last_error"]) for a in summary["attention"]] == [
         ("dead", "HTTP 410"), ("down", "HTTP 503"), ("flaky", "timeout")]
     assert summary["attention"][0]["failing_since"] == AT.isoformat()
+
+
+def test_a_lost_state_is_the_pipeline_views_first_line() -> None:
+    from ingest.airflow.pipeline_view import render
+    from ingest.models import QueueHealth
+    from ingest.status import PipelineStatus
+
+    queue = QueueHealth(pending=0, unread=0, stale=0, oldest_stale_seconds=0.0, dead_letters=0, dead_by_reason={})
+    feeds = summarise_feeds([])
+    ok = PipelineStatus(at=AT, queue=queue, counts={}, hourly=[], feeds=feeds)
+    lost = PipelineStatus(at=AT, queue=queue, counts={}, hourly=[], feeds=feeds, state_lost=True,
+                          state_problem="Redis at redis://:***@h:6379/0 lost the pipeline's state <…>")
+    assert 'id="state"' not in render(ok)
+    page = render(lost)
+    said = "Redis at redis://:***@h:6379/0 lost the pipeline&#x27;s state &lt;…&gt;"
+    assert f'<p class="warn" id="state">{said}</p>' in page
+    assert page.index('id="state"') < page.index("<h2>Queue</h2>")

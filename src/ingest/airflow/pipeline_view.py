@@ -83,6 +83,7 @@ def render(status: PipelineStatus) -> str:
         "<h1>Ingest pipeline</h1>",
         f'<div class="muted">at {escape(iso_utc(status.at))} · reloads every 30 s · '
         '<a href="status.json">JSON</a></div>',
+        f'<p class="warn" id="state">{escape(status.state_problem)}</p>' if status.state_problem else "",
         '<h2>Queue</h2><div class="cards">'
         + "".join(f'<div class="card {cls}"><b>{value}</b>{escape(label)}</div>' for label, value, cls in cards)
         + "</div>",

@@ -214,6 +214,25 @@ def check_feeds() -> dict[str, Any]:
         return summarise_feeds(feed_health_rows(client, settings, feeds))
 
 
+def check_index(sample: int = 1000) -> dict[str, Any]:
+    """A sampled ``ingest index verify``: ``sample`` ids Redis marks as indexed looked up in the index, and whether
+    both sides still hold the same state id. ``problem`` says what an operator must do, or is None."""
+    from ingest.config import resolve_settings
+    from ingest.reconcile import first, verify_settings
+    from ingest.status import state_problem
+
+    settings = resolve_settings()
+    with _redis(settings) as client:
+        lost, _ = state_problem(client, settings)
+    result = verify_settings(settings, sample=sample)
+    problem = lost
+    if problem is None and result.missing:
+        problem = (f"{len(result.missing)} of {result.checked} sampled articles marked as indexed are missing from "
+                   f"the index ({first(result.missing)}); run `ingest index verify --repair`, then `ingest poll`")
+    return {"checked": result.checked, "missing": len(result.missing), "first_missing": result.missing[:5],
+            "problem": problem}
+
+
 @contextmanager
 def _redis(settings: Settings) -> Iterator[redis.Redis]:
     """A Redis client for one task, closed when the task is done."""

@@ -15,6 +15,7 @@ from ingest.cli.pipeline import (
     cmd_demo,
     cmd_dlq,
     cmd_feeds,
+    cmd_index_verify,
     cmd_poll,
     cmd_process,
     cmd_run,
@@ -100,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_index_setup)
     q = index_actions.add_parser("schema", help="print the JSON Schema of the indexed document")
     q.set_defaults(func=cmd_index_schema)
+    q = index_actions.add_parser("verify", help="compare what Redis marks as indexed with what the index holds "
+                                 "(exit 1 when they differ); --repair makes them agree")
+    q.add_argument("--repair", action="store_true", help="forget marks of missing documents, restore marks from "
+                   "the index, clear feed validators so the next poll re-queues what the feeds list")
+    q.add_argument("--sample", type=int, metavar="N", help="check N marked ids only (a quick check of a large store)")
+    q.add_argument("--json", action="store_true", help="one JSON object")
+    q.set_defaults(func=cmd_index_verify)
     q = index_actions.add_parser("migrate", help="move the aliases to a new index version made from the current "
                                  "template, copying every document (resumable)")
     q.add_argument("--dry-run", action="store_true", help="print the steps left, change nothing")

@@ -12,7 +12,7 @@ from typing import Any, BinaryIO
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from ingest.errors import ConfigError, IngestError, PermanentError, ServiceUnavailableError
+from ingest.errors import ConfigError, IngestError, PermanentError, ServiceUnavailableError, StateLostError
 from ingest.jsonl import json_objects
 from ingest.redact import redact
 from ingest.report import Report
@@ -23,7 +23,7 @@ EXIT_INPUT, EXIT_CONFIG, EXIT_SERVICE = 1, 2, 3
 
 def describe_error(e: BaseException) -> tuple[int, str] | None:
     """The exit code and the one line for an expected failure; None for a bug (its traceback is worth seeing)."""
-    if isinstance(e, ServiceUnavailableError):
+    if isinstance(e, (ServiceUnavailableError, StateLostError)):
         return EXIT_SERVICE, redact(f"ingest: error: {e}")
     if isinstance(e, ConfigError):
         return EXIT_CONFIG, redact(f"ingest: error: {e}")

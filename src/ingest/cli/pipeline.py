@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ingest.cli.output import (
+    EXIT_INPUT,
+    EXIT_SERVICE,
     consumer_name,
     print_counts,
     print_cpu,
@@ -111,9 +113,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     from ingest.status import pipeline_status
 
     status = pipeline_status(resolve_settings(), datetime.now(UTC))
+    lost = status.state_lost
     if args.json:
         print(json.dumps(status.as_dict(), indent=2, sort_keys=True))
-        return 0
+        return EXIT_SERVICE if lost else 0
+    if status.state_problem:
+        print(f"!! {status.state_problem}")
     q, feeds = status.queue, status.feeds
     reasons = ", ".join(f"{k} {v}" for k, v in q.dead_by_reason.items())
     print(f"pending entries: {q.pending} ({q.unread} never read, {q.stale} stale)    "
@@ -124,7 +129,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"feeds: {feeds['feeds']} ({', '.join(f'{k} {v}' for k, v in feeds['by_state'].items()) or 'none'})"
           + "".join(f"\n   {f['state']:8} {f['id']}: {f['last_error']}" for f in feeds["attention"]))
     print_counts("all runs", status.counts)
-    return 0
+    if lost:
+        print(f"ingest: error: {status.state_problem}", file=sys.stderr)
+    return EXIT_SERVICE if lost else 0
 
 
 def cmd_dlq(args: argparse.Namespace) -> int:
@@ -230,6 +237,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for service in embedded.start():
         print(f"   {service.name:7} {service.url}")
     settings = resolve_settings()  # again: the services it points at have just started
+    _reconcile_embedded(settings)
     feeds_path = settings.feeds.path if "INGEST_FEEDS__PATH" in os.environ else DEMO_ROOT / "feeds.yaml"
     print(f"== pipeline over {feeds_path}")
     summary = run_pipeline(settings, feeds_path)
@@ -255,3 +263,46 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"== done in {time.monotonic() - started:.1f} s. Services keep running: try "
           "`.venv/bin/ingest search drones --facet persons`; `.venv/bin/ingest stop` stops them.")
     return 0
+
+
+def cmd_index_verify(args: argparse.Namespace) -> int:
+    """Compare what Redis marks as indexed with what the index holds; with --repair, make them agree."""
+    from ingest.reconcile import first, verify_settings
+
+    result = verify_settings(resolve_settings(), args.repair, args.sample)
+    if args.json:
+        print(json.dumps(vars(result) | {"consistent": result.consistent}))
+    else:
+        what = f"a sample of {result.checked}" if result.sampled else f"{result.checked}"
+        print(f"-- index verify: {what} article(s) Redis marks as indexed; {len(result.missing)} missing from the "
+              f"index{f' ({first(result.missing)})' if result.missing else ''}"
+              + ("" if result.sampled else f"; {len(result.unmarked)} in the index that Redis does not mark"))
+        if args.repair:
+            print(f"   repaired: {result.forgot} mark(s) forgotten, {result.restored} restored from the index, "
+                  f"validators of {result.feeds_cleared} feed(s) cleared; both sides share one state id again")
+            if result.forgot or result.feeds_cleared:
+                print("   next: `ingest poll` (or the poll DAG) reads every feed whole and queues again what they "
+                      "still list; `ingest process` indexes it")
+        elif not result.consistent:
+            print("   `ingest index verify --repair` makes them agree")
+    return 0 if result.consistent or args.repair else EXIT_INPUT
+
+
+def _reconcile_embedded(settings: Settings) -> None:
+    """The embedded search server keeps nothing on disk, the embedded Redis does: after a restart of the services,
+    make them agree before the demo runs (what an operator does with `ingest index verify --repair`)."""
+    from ingest.reconcile import verify_settings
+    from ingest.status import state_problem
+    from ingest.stores.redis import build_redis_client
+
+    client = build_redis_client(settings.redis.url)
+    try:
+        problem, lost = state_problem(client, settings)
+    finally:
+        client.close()
+    if lost:
+        print(f"== {problem}\n   the demo runs `ingest index verify --repair` for you:")
+        result = verify_settings(settings, repair=True)
+        print(f"   {result.forgot} mark(s) forgotten, {result.restored} restored, validators of "
+              f"{result.feeds_cleared} feed(s) cleared")
+

@@ -64,12 +64,12 @@ def osmem_binary() -> str:
 
 
 def spawn_redis(port: int, data_dir: Path, detached: bool = False) -> subprocess.Popen[bytes]:
-    """A redis-server without persistence: the embedded search server keeps its index in memory only,
-    so the dedup marks must not outlive it either."""
+    """A redis-server that keeps the stream on disk (append-only file, fsync every second, in ``data_dir``): one
+    restarted loses nothing pending. The embedded search server keeps its index in memory only; when it starts
+    empty while Redis kept its state, ``ingest.reconcile`` notices (``ingest demo`` repairs it by itself)."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    (data_dir / "dump.rdb").unlink(missing_ok=True)
     args = [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
-            "--save", "", "--appendonly", "no", "--protected-mode", "yes"]
+            "--save", "", "--appendonly", "yes", "--appendfsync", "everysec", "--protected-mode", "yes"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=detached)
     wait_for_port("redis-server", port, proc)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
-from elasticsearch import ApiError, BadRequestError, Elasticsearch, TransportError
+from elasticsearch import ApiError, BadRequestError, Elasticsearch, NotFoundError, TransportError, helpers
 
 from ingest.config import ElasticsearchSettings
 from ingest.errors import ConfigError, ServiceUnavailableError
@@ -138,6 +139,48 @@ class ElasticsearchSink:
             logger.warning("could not read %d documents back: %s", len(ids), e)
             return {}
         return {doc["_id"]: doc["_source"] for doc in response["docs"] if doc.get("found")}
+
+    def missing(self, ids: Sequence[str]) -> list[str]:
+        """The ids (in order) that the index does not hold, asked 1,000 at a time."""
+        absent: list[str] = []
+        for start in range(0, len(ids), 1000):
+            part = list(ids[start : start + 1000])
+            try:
+                response = self.client.mget(index=self.read_alias, ids=part, source=False)
+            except NotFoundError:  # no index at all
+                return list(ids)
+            except (TransportError, ApiError) as e:
+                raise ServiceUnavailableError("the search server", ", ".join(self.settings.hosts),
+                                              "it could not answer which documents it holds; run again") from e
+            absent.extend(doc["_id"] for doc in response["docs"] if not doc.get("found"))
+        return absent
+
+    def recent(self, since: datetime, fields: Iterable[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+        """``(id, fields)`` of every document fetched since ``since`` (scrolled)."""
+        query = {"query": {"range": {"fetched_at": {"gte": since.isoformat()}}}}
+        try:
+            for hit in helpers.scan(self.client, index=self.read_alias, query=query, size=1000, scroll="5m",
+                                    _source=sorted(fields)):
+                yield hit["_id"], hit.get("_source", {})
+        except NotFoundError:
+            return
+
+    def epoch(self, name: str) -> str | None:
+        """The state identity kept under ``name`` in ``<prefix>-state`` (an index of its own, out of the read alias
+        and the template's pattern, so analysts never see it); None when there is none."""
+        try:
+            found = self.client.get(index=self.state_index, id=f"epoch-{name}")
+        except NotFoundError:
+            return None
+        value = found["_source"].get("epoch")
+        return str(value) if value else None
+
+    def set_epoch(self, name: str, value: str) -> None:
+        self.client.index(index=self.state_index, id=f"epoch-{name}", document={"epoch": value}, refresh=True)
+
+    @property
+    def state_index(self) -> str:
+        return f"{self.settings.index_prefix}-state"
 
     def _write_chunk(self, chunk: list[tuple[str, bytes]]) -> dict[str, ItemOutcome]:
         """One bulk request's worth. Items refused for load (429, 5xx) are sent again alone, with backoff. A whole

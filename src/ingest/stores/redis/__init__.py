@@ -8,12 +8,13 @@ from ingest.stores.redis.dedup import RedisDedupStore, RedisStoryStore
 from ingest.stores.redis.hosts import RedisHostLimiter, RedisRobotsCache
 from ingest.stores.redis.keys import Keys, build_redis_client, delete_namespace
 from ingest.stores.redis.queue import RedisPendingQueue
-from ingest.stores.redis.state import RedisFeedStateStore, RedisStats
+from ingest.stores.redis.state import RedisEpoch, RedisFeedStateStore, RedisStats
 from ingest.stores.redis.workers import RedisWorkers
 
 __all__ = [
     "Keys",
     "RedisDedupStore",
+    "RedisEpoch",
     "RedisFeedStateStore",
     "RedisHostLimiter",
     "RedisPendingQueue",

@@ -4,7 +4,7 @@ near-duplicate and story state kept by ``stories.lua`` (:class:`RedisStoryStore`
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -114,6 +114,39 @@ class RedisDedupStore:
         # The mark now keeps a re-poll from queueing the URL again; dropping the "queued" mark lets a later
         # update of the entry be queued (a poll racing this at worst queues an entry found unchanged).
         pipe.delete(self.keys.claim(article_id), self.keys.queued(article_id))
+
+    def indexed_ids(self, now: datetime) -> Iterator[str]:
+        """Every article id marked as indexed (its mark has a story) in the generations read, once each."""
+        found: set[str] = set()
+        current = self._generation(now)
+        for generation in (current, current - 1):
+            for key in self.client.scan_iter(f"{self.keys.prefix}:seen:{generation}:*", count=1000):
+                for article_id, raw in self.client.hscan_iter(key, count=1000):
+                    if " *" in raw and article_id not in found:
+                        found.add(article_id)
+                        yield article_id
+
+    def sample_indexed_ids(self, now: datetime, count: int) -> list[str]:
+        """About ``count`` ids marked as indexed in the current generation, spread over its buckets (SCAN order
+        is the hash table's, two random fields from each): a cheap check of a large store."""
+        found: set[str] = set()
+        pattern = f"{self.keys.prefix}:seen:{self._generation(now)}:*"
+        for key in self.client.scan_iter(pattern, count=1000):
+            pairs: Any = self.client.hrandfield(key, 2, withvalues=True)
+            found.update(pairs[n] for n in range(0, len(pairs), 2) if " *" in pairs[n + 1])
+            if len(found) >= count:
+                break
+        return sorted(found)[:count]
+
+    def forget(self, article_ids: Sequence[str], now: datetime) -> None:
+        """Drop the marks of these ids (a re-poll queues their URLs again)."""
+        current = self._generation(now)
+        pipe = self.client.pipeline(transaction=False)
+        for article_id in article_ids:
+            bucket = _bucket(article_id, self.buckets)
+            pipe.hdel(self.keys.marks(current, bucket), article_id)
+            pipe.hdel(self.keys.marks(current - 1, bucket), article_id)
+        pipe.execute()
 
     def _generation(self, now: datetime) -> int:
         return int(now.timestamp()) // (86400 * self.seen_days)

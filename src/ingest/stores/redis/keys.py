@@ -71,6 +71,9 @@ class Keys:
         # Near-duplicate and story state (stories.lua names the keys under it; one hash tag, one slot). "v2":
         # records by day; the first layout's keys (records by number) are not read, they expire in a week.
         self.stories = f"{prefix}:{{stories}}:v2"
+        # The state's identity, also kept in the search server (``ingest.reconcile``): one that is gone or differs
+        # says Redis or the index lost what the other remembers.
+        self.epoch = f"{prefix}:epoch"
 
     def stats_hour(self, at: datetime) -> str:
         return f"{self.prefix}:stats:hour:{at.astimezone(UTC):%Y%m%d%H}"

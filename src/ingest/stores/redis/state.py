@@ -29,6 +29,36 @@ class RedisFeedStateStore:
     def put(self, feed_id: str, state: FeedState) -> None:
         self.client.set(self.keys.feed(feed_id), state.model_dump_json(exclude_defaults=True))
 
+    def clear_validators(self) -> int:
+        """Forget every feed's ETag, Last-Modified and body hash, so that the next poll reads each feed whole and
+        queues the entries not marked; how many feeds."""
+        cleared = 0
+        for key in self.client.scan_iter(f"{self.keys.prefix}:feed:*", count=1000):
+            raw: Any = self.client.get(key)
+            if not raw:
+                continue
+            state = FeedState.model_validate_json(raw)
+            fresh = state.model_copy(update={"etag": None, "last_modified": None, "body_hash": None})
+            self.client.set(key, fresh.model_dump_json(exclude_defaults=True))
+            cleared += 1
+        return cleared
+
+
+class RedisEpoch:
+    """The identity of the pipeline's Redis state (a random id set once), compared with the copy the index keeps
+    (``ingest.reconcile``)."""
+
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self.client = client
+        self.key = Keys(prefix).epoch
+
+    def get(self) -> str | None:
+        value: Any = self.client.get(self.key)
+        return str(value) if value else None
+
+    def set(self, value: str) -> None:
+        self.client.set(self.key, value)
+
 
 class RedisStats:
     """Counters operators read (``ingest status``, the Airflow plugin): ``stage/reason`` → count."""
