@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 		echo "installing Debian's redis-server"; \
 		$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade uv
+	$(BIN)/python -m pip install -q --upgrade pip setuptools uv
 	$(BIN)/uv pip install -q --python $(BIN)/python -e ".[dev,models,airflow]"
 	@touch $(STAMP)
 

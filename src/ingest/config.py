@@ -153,6 +153,9 @@ class FeedSettings(BaseModel):
     max_interval_minutes: int = Field(default=240, ge=1)
     # Feeds fetched at once inside one shard (each still waits for its host's turn).
     concurrency: int = Field(default=50, ge=1)
+    # A feed's entries queued by one poll at most, in the feed's order; the rest wait for its next poll (counted
+    # as poll/held_for_next_poll), so that one huge feed cannot flood the stream.
+    max_entries_per_poll: int = Field(default=500, ge=1)
     max_backoff_minutes: int = Field(default=24 * 60, ge=1)
     disable_after_hours: int = Field(default=72, ge=1)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 EntityLabel = Literal["PER", "ORG", "LOC", "MISC"]
 # Where a publication date came from: the page's JSON-LD, its meta tags, a <time> element, htmldate's search
@@ -34,8 +34,16 @@ class FeedSource(Record):
     poll_interval_minutes: int | None = Field(default=None, ge=1, le=7 * 24 * 60)
 
 
+# What one feed entry may carry at most: a hostile or broken feed cannot fill the stream with megabytes per entry.
+MAX_TITLE_CHARS = 1_000
+MAX_SUMMARY_CHARS = 20_000
+MAX_TAGS = 50
+MAX_TAG_CHARS = 100
+
+
 class FeedEntry(Record):
-    """One item read from a feed: what the poll stage queues for processing."""
+    """One item read from a feed: what the poll stage queues for processing. Titles, summaries and tags are cut
+    to the caps above (a summary stands in for a paywalled text: 20,000 characters are plenty)."""
 
     feed_id: str
     feed_name: str
@@ -49,6 +57,21 @@ class FeedEntry(Record):
     updated_at: datetime | None = None
     language: str | None = None
     tags: tuple[str, ...] = ()
+
+    @field_validator("title")
+    @classmethod
+    def _cap_title(cls, value: str | None) -> str | None:
+        return value[:MAX_TITLE_CHARS] if value else value
+
+    @field_validator("summary")
+    @classmethod
+    def _cap_summary(cls, value: str | None) -> str | None:
+        return value[:MAX_SUMMARY_CHARS] if value else value
+
+    @field_validator("tags")
+    @classmethod
+    def _cap_tags(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(tag[:MAX_TAG_CHARS] for tag in value[:MAX_TAGS])
 
 
 class Page(Record):

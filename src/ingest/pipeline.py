@@ -125,13 +125,23 @@ def _queue_entries(rt: Runtime, feed: FeedSource, parsed: ParsedFeed, state: Fee
     (Redis): run off the event loop."""
     ids = [article_id(canonical_url(entry.url)) for entry in parsed.entries]
     fresh, counts = entries_to_queue(ids, parsed.entries, rt.dedup.marks(ids, now), now, rt.settings.dedup)
-    queued = rt.queue.enqueue(fresh)
+    cap, queued, already = rt.settings.feeds.max_entries_per_poll, 0, 0
+    held = fresh
+    while held and queued < cap:  # the first `cap` entries not on the stream yet, in the feed's order
+        take, held = held[: cap - queued], held[cap - queued :]
+        added = rt.queue.enqueue(take)
+        queued, already = queued + added, already + len(take) - added
     counts.append(("poll/queued", queued))
-    if len(fresh) > queued:
-        counts.append(("poll/already_queued", len(fresh) - queued))
+    if already:
+        counts.append(("poll/already_queued", already))
+    if held:
+        counts.append(("poll/held_for_next_poll", len(held)))
     if rt.feed_state is not None:
         # Remembered only now that the entries are on the stream: a crash before this re-reads the feed.
-        done = after_success(parsed.state or state, feed, now, rt.settings.feeds,
+        known = parsed.state or state
+        if held:  # read whole next time: behind a 304 or the same body hash, the held entries would never come
+            known = known.model_copy(update={"etag": None, "last_modified": None, "body_hash": None})
+        done = after_success(known, feed, now, rt.settings.feeds,
                              changed=parsed.status == "parsed", max_age=parsed.max_age)
         rt.feed_state.put(feed.id, done)
     return counts

@@ -213,4 +213,5 @@ def test_maintenance_reclaims_replays_on_request_and_reports_feeds(
     quiet = _run("ingest_maintenance")
     assert _task_states(quiet)["announce"] == [TaskInstanceState.SKIPPED]
     assert _returned(quiet, "check_queue")["replayed"] == 0
+    assert _returned(quiet, "check_index")["problem"] is None  # Redis and the index agree
     assert len(_events(PENDING_ASSET.name)) == before + 1

@@ -267,3 +267,27 @@ def test_unreachable_robots_txt_leaves_articles_pending(settings: Settings, site
     report = process_pending(rt, "w", NOW, max_batches=1)
     assert report.counts["fetch/robots_unavailable"] == 1 and rt.queue.pending_count() == 1
     assert "/pages/x.html" not in [r.path for r in site.log]
+
+
+def test_a_huge_feed_is_queued_a_slice_per_poll_with_its_entries_capped(settings: Settings,
+                                                                         site: FixtureServer) -> None:
+    settings.feeds.max_entries_per_poll = 40
+    big = "x" * 300_000
+    rows = [f"<item><title>{big if i == 0 else f'item {i}'}</title><link>{{base}}/pages/h{i}.html</link>"
+            f"<description>{big}</description></item>" for i in range(100)]
+    (site.root / "feeds" / "huge.xml").write_text(
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{"".join(rows)}</channel></rss>')
+    settings.http.max_bytes = 40_000_000
+    rt = build_poll_runtime(settings)
+    feed = FeedSource(id="huge", url=f"{site.base_url}/feeds/huge.xml", name="huge")
+    seen: list[str] = []
+    for n, held in enumerate([60, 20, 0]):  # the server's ETag does not change: each poll still reads it whole
+        report = poll_feeds(rt, [feed], NOW + timedelta(hours=n))
+        assert report.counts["poll/queued"] == min(40, 100 - 40 * n), report.counts
+        assert report.counts.get("poll/held_for_next_poll", 0) == held
+        entries = rt.queue.read_batch(f"w{n}", 100)
+        rt.queue.ack([e.message_id for e in entries])
+        seen += [e.entry.url for e in entries]
+        assert all(len(e.entry.title or "") <= 1_000 and len(e.entry.summary or "") <= 20_000 for e in entries)
+    assert len(seen) == len(set(seen)) == 100  # every entry once, in the feed's order
+    assert seen[:2] == [f"{site.base_url}/pages/h0.html", f"{site.base_url}/pages/h1.html"]
