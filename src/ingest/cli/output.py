@@ -44,13 +44,13 @@ def read_bytes(path: str, max_bytes: int) -> bytes:
     (read or decompressed), so that a gzip bomb or a huge file is refused before it is in memory."""
     raw: BinaryIO = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
     with raw:
-        head = raw.peek(2)[:2] if isinstance(raw, io.BufferedReader) else b""
+        gz = isinstance(raw, io.BufferedReader) and raw.peek(2)[:2] == b"\x1f\x8b"
         try:
-            data = (gzip.GzipFile(fileobj=raw) if head == b"\x1f\x8b" else raw).read(max_bytes + 1)
+            data = (gzip.GzipFile(fileobj=raw) if gz else raw).read(max_bytes + 1)
         except (OSError, EOFError) as e:  # a truncated or corrupt .gz
             raise PermanentError("unreadable", path, f"not valid gzip: {e}") from e
     if len(data) > max_bytes:
-        raise PermanentError("too_large", path, f"more than {max_bytes} bytes{' once decompressed' if head else ''}; "
+        raise PermanentError("too_large", path, f"more than {max_bytes} bytes{' once decompressed' if gz else ''}; "
                                                 "raise INGEST_HTTP__MAX_BYTES to extract it")
     return data
 
