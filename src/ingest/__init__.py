@@ -41,14 +41,15 @@ def search(
 ) -> SearchResult:
     """Search the read alias, as ``ingest search`` does: ``query`` in simple query string syntax (``*`` for
     everything), ``facets`` and ``filters`` by facet name (persons, places, entity, source, language, …),
-    ``since``/``until`` on ``published_at`` (dates or date math), ``collapse="story"`` for one hit per story.
+    ``since``/``until`` on ``published_at`` (dates, ``24h``/``7d``/``2w`` back from now, ``today``, ``yesterday``
+    or date math), ``collapse="story"`` for one hit per story.
     Settings come from the environment (``INGEST_*``, or the demo's running services: ``resolve_settings``)
     unless given; a client can be passed in and is then used as it is. Unknown facet or filter names raise
     ``ingest.errors.ConfigError``; a search server that does not answer, ``ingest.errors.ServiceUnavailableError``
     naming it."""
     # Imported here so that ``import ingest`` stays light (the search client takes seconds to import).
     from ingest.config import resolve_settings
-    from ingest.search_index.query import parse_filters, search_articles
+    from ingest.search_index.query import check_size, parse_filters, parse_when, search_articles
     from ingest.stores.elasticsearch import build_es_client, check_search_server
 
     settings = settings or resolve_settings()
@@ -57,4 +58,5 @@ def search(
     if es is None:
         es = build_es_client(settings.elasticsearch)
         check_search_server(es, ", ".join(settings.elasticsearch.hosts))
-    return search_articles(es, settings.elasticsearch.index_prefix, query, facets, pairs, size, collapse, since, until)
+    return search_articles(es, settings.elasticsearch.index_prefix, query, facets, pairs, check_size(size), collapse,
+                           parse_when("since", since), parse_when("until", until))

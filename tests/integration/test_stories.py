@@ -149,6 +149,11 @@ def test_search_collapses_on_story(settings: Settings) -> None:
     es.indices.refresh(index=settings.elasticsearch.index_prefix)
     plain = search_articles(es, settings.elasticsearch.index_prefix, "Izhevsk", size=10)
     assert plain.total == 5 and len(plain.hits) == 5 and plain.stories is None
+    # Every hit says its story and how many articles the index holds in it, collapsed or not.
+    assert sorted((h.id, h.story_id, h.story_size) for h in plain.hits) == [
+        ("a1", "s1", 3), ("a2", "s1", 3), ("a3", "s1", 3), ("b1", "s2", 1), ("c1", "c1", 1)]
+    only_a1 = search_articles(es, settings.elasticsearch.index_prefix, "a1", size=10)
+    assert [(h.id, h.story_size) for h in only_a1.hits] == [("a1", 3)]  # the story's size, not the matches'
     collapsed = search_articles(es, settings.elasticsearch.index_prefix, "Izhevsk", size=10, collapse="story")
     assert collapsed.total == 5
     assert sorted((h.story_id, h.story_size) for h in collapsed.hits) == [("c1", 1), ("s1", 3), ("s2", 1)]

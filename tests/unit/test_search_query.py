@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from ingest.errors import ConfigError
-from ingest.search_index.query import FACETS, build_query, parse_filters
+from ingest.search_index.query import FACETS, build_query, check_size, parse_filters, parse_when
 from ingest.search_index.template import index_template
 
 
@@ -127,3 +127,24 @@ def test_persons_without_equals_says_how_to_write_it() -> None:
     with pytest.raises(ConfigError, match=r"expected FIELD=VALUE") as info:
         parse_filters(["persons"])
     assert "'persons'" in str(info.value)
+
+
+@pytest.mark.parametrize(("given", "sent"), [
+    ("2025-07-01", "2025-07-01"), ("2025-07-01T12:00:00Z", "2025-07-01T12:00:00Z"), ("24h", "now-24h"),
+    ("7d", "now-7d"), ("2w", "now-2w"), ("today", "now/d"), ("Yesterday", "now-1d/d"), ("now-7d/d", "now-7d/d"),
+    (None, None),
+])
+def test_since_and_until_take_dates_durations_and_names(given: str | None, sent: str | None) -> None:
+    assert parse_when("--since", given) == sent
+
+
+@pytest.mark.parametrize("given", ["2025-13-45", "last week", "7 days", "now-7x", ""])
+def test_a_date_that_is_not_one_says_what_is_accepted(given: str) -> None:
+    with pytest.raises(ConfigError, match=r"expected a date \(2025-07-01\), a time back from now \(24h, 7d, 2w\)"):
+        parse_when("--since", given)
+
+
+@pytest.mark.parametrize("size", [-1, 1001, 100000])
+def test_a_size_out_of_range_is_refused(size: int) -> None:
+    with pytest.raises(ConfigError, match="expected 0 to 1000"):
+        check_size(size)

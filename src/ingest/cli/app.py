@@ -61,9 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query", help="query string; '*' matches everything")
     p.add_argument("--facet", action="append", default=[], help="facet field (persons, source, language, …)")
     p.add_argument("--filter", action="append", default=[], help="FIELD=VALUE, for example language=fr")
-    p.add_argument("--since", help="published on or after: a date (2025-07-01) or date math (now-7d/d)")
+    p.add_argument("--since", help="published on or after: a date (2025-07-01), a time back from now (24h, 7d, 2w), "
+                   "today, yesterday, or date math (now-7d/d)")
     p.add_argument("--until", help="published on or before, same forms")
-    p.add_argument("--size", type=int, default=10)
+    p.add_argument("--size", type=int, default=10, help="hits to show, 0 to 1000 (default 10)")
     p.add_argument("--collapse", choices=["story"], help="one hit per story, with how many articles it has")
     p.add_argument("--json", action="store_true", help="one JSON object: total, hits, facets")
     p.set_defaults(func=cmd_search)

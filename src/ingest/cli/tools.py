@@ -22,24 +22,26 @@ from ingest.redact import redact
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from ingest.search_index.query import parse_filters, search_articles
+    from ingest.search_index.query import check_size, parse_filters, parse_when, search_articles
     from ingest.stores.elasticsearch import build_es_client, check_search_server
 
     settings = resolve_settings()
     filters = parse_filters(args.filter)
+    since, until = parse_when("--since", args.since), parse_when("--until", args.until)
+    size = check_size(args.size)
     es = build_es_client(settings.elasticsearch)
     check_search_server(es, ", ".join(settings.elasticsearch.hosts))
-    result = search_articles(es, settings.elasticsearch.index_prefix, args.query, args.facet, filters, args.size,
-                             collapse=args.collapse, since=args.since, until=args.until)
+    result = search_articles(es, settings.elasticsearch.index_prefix, args.query, args.facet, filters, size,
+                             collapse=args.collapse, since=since, until=until)
     if args.json:
         print(result.model_dump_json(indent=2))
         return 0
-    stories = f" in {result.stories} stories" if result.stories is not None else ""
+    stories = "" if result.stories is None else f" in {result.stories} stor{'y' if result.stories == 1 else 'ies'}"
     print(f"{result.total} article(s) match {args.query!r}{stories}")
     for hit in result.hits:
         date = (hit.published_at or "")[:10]
-        size = f" (+{hit.story_size - 1} more in this story)" if hit.story_size and hit.story_size > 1 else ""
-        print(f"  {hit.score or 0:6.2f}  {date:10}  [{hit.source}] {hit.title}{size}")
+        more = f" (+{hit.story_size - 1} more in this story)" if hit.story_size and hit.story_size > 1 else ""
+        print(f"  {hit.score or 0:6.2f}  {date:10}  [{hit.source}] {hit.title}{more}")
         print(f"          {hit.url}")
     for name, values in result.facets.items():
         shown = ", ".join(f"{v.value} ({v.count})" for v in values) or "—"

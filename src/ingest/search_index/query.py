@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from elasticsearch import Elasticsearch
@@ -51,7 +53,8 @@ class Hit(BaseModel):
     published_at: str | None
     score: float | None
     highlight: list[str]
-    # With ``collapse="story"``: the story of the hit and how many matching articles it has.
+    # The story of the hit and how many articles it has in the index (with ``collapse="story"``: how many of them
+    # match the search).
     story_id: str | None = None
     story_size: int | None = None
 
@@ -66,6 +69,39 @@ class SearchResult(BaseModel):
 
 # What a search can collapse on: one hit per value of the field (the best-scoring), with its count.
 COLLAPSE = {"story": "story_id"}
+
+
+# Search sizes a person may ask for: Elasticsearch refuses more than 10,000 hits per page.
+MAX_SIZE = 1000
+_RELATIVE = re.compile(r"^(\d+)\s*(h|d|w)$")
+_DATE_MATH = re.compile(r"^now([+-]\d+[yMwdhHms])*(/[yMwdhHms])?$")
+_WHEN_HELP = "a date (2025-07-01), a time back from now (24h, 7d, 2w), today, yesterday, or date math (now-7d/d)"
+
+
+def parse_when(option: str, text: str | None) -> str | None:
+    """A ``--since``/``--until`` value as Elasticsearch reads it: ``24h`` → ``now-24h``, ``yesterday`` →
+    ``now-1d/d``; a date or date math as it is. Anything else is a ``ConfigError`` saying what is accepted."""
+    if text is None:
+        return None
+    value = text.strip()
+    named = {"now": "now", "today": "now/d", "yesterday": "now-1d/d"}
+    if value.lower() in named:
+        return named[value.lower()]
+    if found := _RELATIVE.match(value):
+        return f"now-{found[1]}{found[2]}"
+    if _DATE_MATH.match(value):
+        return value
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"{option} {text!r}: expected {_WHEN_HELP}") from None
+    return value
+
+
+def check_size(size: int) -> int:
+    if not 0 <= size <= MAX_SIZE:
+        raise ConfigError(f"--size {size}: expected 0 to {MAX_SIZE} hits")
+    return size
 
 
 def parse_filters(raw: Sequence[str]) -> list[tuple[str, str]]:
@@ -117,7 +153,7 @@ def build_query(
     body: dict[str, Any] = {
         "query": {"bool": {"must": must, "filter": [*({"term": {f: v}} for f, v in filters), *ranges]}},
         "size": size,
-        "_source": ["title", "url", "source", "published_at"],
+        "_source": ["title", "url", "source", "published_at", "story_id"],
         # Each field with its sub-fields: the fragments come from the analysis that matched.
         "highlight": {"fields": _HIGHLIGHT},
         "aggs": {name: {"terms": {"field": _field(name), "size": 10}} for name in facets},
@@ -127,7 +163,6 @@ def build_query(
         if collapse not in COLLAPSE:
             raise ConfigError(f"cannot collapse on {collapse!r}; choose from {', '.join(COLLAPSE)}")
         field = COLLAPSE[collapse]
-        body["_source"] = [*body["_source"], field]
         body["collapse"] = {"field": field}
         # Per collapsed hit, its group's size: a terms aggregation over the same matches, read for the hits shown.
         body["aggs"]["_collapse_sizes"] = {"terms": {"field": field, "size": max(size, 10) * 10}}
@@ -151,8 +186,11 @@ def search_articles(
     body = build_query(query, facets, filters, size, collapse, since, until)
     response = client.search(index=index, **body)
     aggs = response.get("aggregations", {})
-    sizes = {b.value: b.count for b in _buckets(aggs.get("_collapse_sizes", {}))}
     field = COLLAPSE.get(collapse or "")
+    if field:
+        sizes = {b.value: b.count for b in _buckets(aggs.get("_collapse_sizes", {}))}
+    else:
+        sizes = story_sizes(client, index, [h.get("_source", {}).get("story_id") for h in response["hits"]["hits"]])
     hits = []
     for raw in response["hits"]["hits"]:
         src = raw.get("_source", {})
@@ -166,8 +204,8 @@ def search_articles(
                 published_at=src.get("published_at"),
                 score=raw.get("_score"),
                 highlight=highlight,
-                story_id=src.get("story_id") if field else None,
-                story_size=sizes.get(str(src.get(field)), 1) if field else None,
+                story_id=src.get("story_id"),
+                story_size=sizes.get(str(src.get("story_id")), 1) if src.get("story_id") else None,
             )
         )
     total = response["hits"]["total"]
@@ -177,6 +215,16 @@ def search_articles(
         facets={name: _buckets(aggs.get(name, {})) for name in facets},
         stories=int(aggs["_collapse_count"]["value"]) if "_collapse_count" in aggs else None,
     )
+
+
+def story_sizes(client: Elasticsearch, index: str, story_ids: Sequence[str | None]) -> dict[str, int]:
+    """How many articles the index holds in each of these stories (one aggregation)."""
+    wanted = sorted({s for s in story_ids if s})
+    if not wanted:
+        return {}
+    response = client.search(index=index, size=0, query={"terms": {"story_id": wanted}},
+                             aggs={"sizes": {"terms": {"field": "story_id", "size": len(wanted)}}})
+    return {b.value: b.count for b in _buckets(response.get("aggregations", {}).get("sizes", {}))}
 
 
 def _buckets(agg: dict[str, Any]) -> list[FacetValue]:
