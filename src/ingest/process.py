@@ -149,14 +149,14 @@ def _extract_and_check(rt: Runtime, report: Report, step: DedupStep, one: _Claim
         return False
     if isinstance(page, StageError):
         rt.dedup.release(one.entry_id, consumer)
-        _dead_letter(rt, report, item, page.reason, str(page), stage="fetch")
+        _dead_letter(rt, report, item, page.reason, page.detail or page.reason, stage="fetch")
         return False
     try:
         with report.cpu("extract"):
             article, outcomes = article_from_page(entry, page, now, rt.settings.pipeline)
     except PermanentError as e:
         rt.dedup.release(one.entry_id, consumer)
-        _dead_letter(rt, report, item, e.reason, str(e), stage="extract")
+        _dead_letter(rt, report, item, e.reason, e.detail or e.reason, stage="extract")
         return False
     for outcome in outcomes:
         report.count(outcome, feed_id=entry.feed_id)

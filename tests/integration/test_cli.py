@@ -164,7 +164,10 @@ def test_run_then_search_json(settings: Settings, feed_base_url: str, tmp_path: 
     status = run(["status", "--json"], env=env)
     assert json.loads(status.stdout)["dead_letters"] == 1
     dlq = run(["dlq", "list"], env=env)
-    assert json.loads(dlq.stdout.splitlines()[0])["reason"] == "http_4xx"
+    assert "  http_4xx (fetch, delivered 1 time)  http" in dlq.stdout.splitlines()[0]
+    assert dlq.stdout.splitlines()[1].strip() == "HTTP 404"  # what failed, said once
+    assert json.loads(run(["dlq", "list", "--json"], env=env).stdout.splitlines()[0])["reason"] == "http_4xx"
+    assert run(["dlq", "list", "--reason", "nothing"], env=env).stdout == "no dead letters of reason nothing\n"
 
 
 @pytest.mark.parametrize(

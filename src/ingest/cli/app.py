@@ -42,7 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("demo", help="run the whole pipeline on embedded services and the bundled sample feeds")
+    p = sub.add_parser("demo", help="run the whole pipeline on embedded services and the bundled sample feeds",
+                       description="Start the embedded services (redis-server, the osmem search server, a loopback "
+                       "site with the sample feeds) unless they run, poll and process every feed, then print what "
+                       "was indexed and a faceted search. The services keep running: `ingest stop` stops them.")
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("poll", help="poll the feeds of the registry and queue new entries")
     p.add_argument("--feeds", help="feed registry (default: INGEST_FEEDS__PATH)")
@@ -86,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--feeds", help="feed registry (default: INGEST_FEEDS__PATH)")
     p.set_defaults(func=cmd_feeds)
     p = sub.add_parser("status", help="queue depth, dead letters and counters of all runs")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="one JSON object (what the pipeline view's status.json gives)")
     p.set_defaults(func=cmd_status)
     p = sub.add_parser("dlq", help="dead-lettered entries: list them, replay them into the pending stream, purge them")
     p.add_argument("action", choices=["list", "replay", "purge"])
@@ -132,6 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = logging.StreamHandler()
     handler.setFormatter(_RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler])
+    if not args.verbose:  # its ERROR lines on a page that is not HTML repeat the one line ingest says itself
+        logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
     try:
         return int(args.func(args))
     except (IngestError, RedisConnectionError) as e:

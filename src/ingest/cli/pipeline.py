@@ -137,14 +137,21 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_dlq(args: argparse.Namespace) -> int:
     queue = _queue(resolve_settings())
     if args.action == "list":
-        for row in queue.dead_letters(args.limit, args.reason):
+        rows = queue.dead_letters(args.limit, args.reason)
+        if not rows and not args.json:
+            print(f"no dead letters{f' of reason {args.reason}' if args.reason else ''}")
+        for row in rows:
             entry = json.loads(row["entry"])
             shown = {"id": row["id"], "reason": row["reason"], "stage": row.get("stage"), "detail": row.get("detail"),
                      "url": entry["url"], "feed_id": entry["feed_id"], "deliveries": int(row.get("deliveries", 0))}
             if args.json:
                 shown["entry"] = entry
                 shown["document"] = json.loads(row["document"]) if "document" in row else None
-            print(json.dumps(shown, ensure_ascii=False))
+                print(json.dumps(shown, ensure_ascii=False))
+            else:
+                n = shown["deliveries"]
+                print(f"{shown['id']}  {shown['reason']} ({shown['stage']}, delivered {n} time{'' if n == 1 else 's'})  "
+                      f"{shown['url']}\n    {shown['detail']}")
         return 0
     if not (args.ids or args.reason or args.all):
         raise ConfigError(f"dlq {args.action}: say which dead letters: their ids, --reason REASON or --all")

@@ -178,6 +178,8 @@ def _refusal(status: int, body: str, where: str) -> IngestError:
     if status == 404:
         return ConfigError(f"no Kibana saved-objects API at {where} ({said}); check INGEST_KIBANA__URL (or --url) "
                            "and that the space exists (INGEST_KIBANA__SPACE or --space)")
+    if status in (501, 505):  # the server does not do what Kibana does: another program answers there
+        return ConfigError(f"what answers at {where} is not Kibana's API ({said}); check INGEST_KIBANA__URL (or --url)")
     if status >= 500:
         return ServiceUnavailableError("Kibana", where, f"it answered {said}; wait until it is ready and run again")
     return IngestError(f"Kibana at {where} rejected the import ({said})")
