@@ -149,9 +149,9 @@ def cmd_dlq(args: argparse.Namespace) -> int:
                 shown["document"] = json.loads(row["document"]) if "document" in row else None
                 print(json.dumps(shown, ensure_ascii=False))
             else:
-                n = shown["deliveries"]
-                print(f"{shown['id']}  {shown['reason']} ({shown['stage']}, delivered {n} time{'' if n == 1 else 's'})  "
-                      f"{shown['url']}\n    {shown['detail']}")
+                times = f"{shown['deliveries']} time{'' if shown['deliveries'] == 1 else 's'}"
+                print(f"{shown['id']}  {shown['reason']} ({shown['stage']}, delivered {times})  {shown['url']}\n"
+                      f"    {shown['detail']}")
         return 0
     if not (args.ids or args.reason or args.all):
         raise ConfigError(f"dlq {args.action}: say which dead letters: their ids, --reason REASON or --all")
