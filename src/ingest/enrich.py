@@ -193,7 +193,8 @@ def find_entities(texts: Sequence[str], language: str | None, models: NerModels)
 def _mentions(doc: Doc, offset: int) -> Iterator[Mention]:
     for ent in doc.ents:
         label = _LABELS.get(ent.label_)
-        if label is not None:
+        # A span across a line break runs from one paragraph into the next: not a name (the facet would show it).
+        if label is not None and "\n" not in ent.text:
             yield Mention(text=ent.text, label=label, start=offset + ent.start_char, end=offset + ent.end_char)
 
 

@@ -12,6 +12,7 @@ import codecs
 import contextlib
 import logging
 import re
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -232,7 +233,7 @@ def build_article(entry: FeedEntry, extracted: Extracted, fetched_at: datetime) 
         modified_at=extracted.modified_at or feed_modified(entry, published, fetched_at),
         fetched_at=fetched_at,
         site_name=extracted.site_name,
-        tags=tuple(dict.fromkeys((*extracted.tags, *entry.tags))),
+        tags=normalise_tags((*extracted.tags, *entry.tags)),
         image_url=extracted.image_url,
         flags=("paywalled",) if extracted.paywalled else (),
         content_hash=content_hash(extracted.text),
@@ -271,7 +272,7 @@ def article_from_feed(entry: FeedEntry, fetched_at: datetime, flag: ArticleFlag)
         published_source="feed" if dated else None,
         modified_at=feed_modified(entry, entry.published_at if dated else None, fetched_at),
         fetched_at=fetched_at,
-        tags=entry.tags,
+        tags=normalise_tags(entry.tags),
         text_source="feed",
         flags=(flag,),
         content_hash=content_hash(text),
@@ -302,3 +303,20 @@ def article_from_page(
         )
         return article, ("extract/paywalled", "extract/feed_fallback")
     return article, ("extract/paywalled",)
+
+
+_TAG_SEPARATORS = re.compile(r"\s*[,;|]\s*")
+MAX_TAG_CHARS = 100
+
+
+def normalise_tags(tags: Iterable[str]) -> tuple[str, ...]:
+    """Facet-ready tags: a keyword list given as one string split on ``,``, ``;`` and ``|``; whitespace folded;
+    longer than 100 characters or empty dropped; the first spelling of a tag kept, case aside."""
+    seen: dict[str, str] = {}
+    for raw in tags:
+        for part in _TAG_SEPARATORS.split(raw):
+            tag = " ".join(part.split())
+            if tag and len(tag) <= MAX_TAG_CHARS:
+                seen.setdefault(tag.casefold(), tag)
+    return tuple(seen.values())
+

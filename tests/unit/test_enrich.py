@@ -149,3 +149,14 @@ def test_french_press_corpus_slice_not_worse_than_the_plain_model(models: NerMod
     print(f"enp_FR first {ENP_SLICE_TOKENS} tokens: plain {plain}; ours {ours}")
     assert ours.f1 >= plain.f1
     assert ours.f1 >= ENP_FLOOR_F1
+
+
+def test_a_span_across_a_line_break_is_not_a_name() -> None:
+    import spacy
+    from spacy.tokens import Span
+
+    from ingest.enrich import _mentions
+
+    doc = spacy.blank("fr")("Désaccord total »\nPour la syndicaliste Sophie Binet")
+    doc.ents = [Span(doc, 0, 6, label="MISC"), Span(doc, 7, 9, label="PER")]
+    assert [(m.text, m.label) for m in _mentions(doc, 0)] == [("Sophie Binet", "PER")]

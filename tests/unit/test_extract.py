@@ -206,3 +206,10 @@ def test_extraction_is_a_pure_function_of_the_bytes() -> None:
 )
 def test_split_authors(raw: str | None, names: tuple[str, ...]) -> None:
     assert split_authors(raw) == names
+
+
+def test_tags_are_split_trimmed_capped_and_deduplicated_for_the_facet() -> None:
+    from ingest.extract import normalise_tags
+
+    assert normalise_tags(["Spain,Europe,World news", " europe ", "Politique ;  Économie|Monde", "x" * 101, ""]) == (
+        "Spain", "Europe", "World news", "Politique", "Économie", "Monde")
