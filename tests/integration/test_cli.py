@@ -153,7 +153,7 @@ def test_run_then_search_json(settings: Settings, feed_base_url: str, tmp_path: 
     body = json.loads(found.stdout)
     assert body["total"] == 1
     hit = body["hits"][0]
-    assert set(hit) == {"id", "title", "url", "source", "published_at", "score", "highlight", "story_id",
+    assert set(hit) == {"id", "title", "url", "source", "feed", "published_at", "score", "highlight", "story_id",
                          "story_size"}
     assert any("Izhevsk" in h for h in hit["highlight"])
     assert "Vladimir Poutine" in [f["value"] for f in body["facets"]["persons"]]

@@ -24,6 +24,8 @@ FACETS = {
     "places": "places.gazetteer_name",
     "entity": "entities.entity_id",
     "source": "source.name",
+    # The publisher as the page names itself (og:site_name, JSON-LD publisher): "The Guardian" behind a wire feed.
+    "site": "site_name",
     "domain": "source.domain",
     "language": "language",
     "authors": "authors",
@@ -48,8 +50,9 @@ class FacetValue(BaseModel):
 class Hit(BaseModel):
     id: str
     title: str | None
-    url: str
-    source: str | None
+    url: str  # the canonical URL: tracking parameters (utm_*, …) and fragments removed
+    source: str | None  # the publisher as the page names itself, else the feed's name
+    feed: str | None  # the feed's name in the registry
     published_at: str | None
     score: float | None
     highlight: list[str]
@@ -153,7 +156,7 @@ def build_query(
     body: dict[str, Any] = {
         "query": {"bool": {"must": must, "filter": [*({"term": {f: v}} for f, v in filters), *ranges]}},
         "size": size,
-        "_source": ["title", "url", "source", "published_at", "story_id"],
+        "_source": ["title", "url", "canonical_url", "site_name", "source", "published_at", "story_id"],
         # Each field with its sub-fields: the fragments come from the analysis that matched.
         "highlight": {"fields": _HIGHLIGHT},
         "aggs": {name: {"terms": {"field": _field(name), "size": 10}} for name in facets},
@@ -199,8 +202,9 @@ def search_articles(
             Hit(
                 id=raw["_id"],
                 title=src.get("title"),
-                url=src.get("url", ""),
-                source=(src.get("source") or {}).get("name"),
+                url=src.get("canonical_url") or src.get("url", ""),
+                source=src.get("site_name") or (src.get("source") or {}).get("name"),
+                feed=(src.get("source") or {}).get("name"),
                 published_at=src.get("published_at"),
                 score=raw.get("_score"),
                 highlight=highlight,
