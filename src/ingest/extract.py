@@ -26,7 +26,7 @@ from ingest.config import PipelineSettings
 from ingest.dates import parse_iso_datetime
 from ingest.dedup import content_hash
 from ingest.errors import PermanentError
-from ingest.lang import detect_language, normalise_language
+from ingest.lang import choose_language, detect_language, normalise_language
 from ingest.metadata import not_future
 from ingest.models import Article, ArticleFlag, DateSource, Extracted, FeedEntry, Page, Source
 from ingest.urls import article_id, canonical_url, domain_of
@@ -225,7 +225,8 @@ def build_article(entry: FeedEntry, extracted: Extracted, fetched_at: datetime) 
         text=extracted.text,
         summary=extracted.summary or entry.summary,
         authors=extracted.authors,
-        language=extracted.language or entry.language,
+        language=choose_language(extracted.text, extracted.language_detected, extracted.language_declared,
+                                 entry.language) or extracted.language,
         language_declared=extracted.language_declared,
         language_detected=extracted.language_detected,
         published_at=published,

@@ -40,3 +40,18 @@ def normalise_language(value: str | None) -> str | None:
         return None
     code = value.strip().replace("_", "-").split("-")[0].lower()
     return code if 2 <= len(code) <= 3 and code.isalpha() else None
+
+
+# Below this many words, function words are too few to tell French from Spanish or Italian ("la", "de", "en"):
+# a language the page or the feed declares is trusted before the text's.
+SHORT_TEXT_WORDS = 40
+
+
+def choose_language(text: str, detected: str | None, *declared: str | None) -> str | None:
+    """The language of a text: what its words say, unless the text is too short to tell and a declaration (the
+    page's ``lang``, the feed's language) exists; else whatever is known."""
+    stated = next((code for code in map(normalise_language, declared) if code), None)
+    if stated and len(_WORD.findall(text[:2_000])) < SHORT_TEXT_WORDS:
+        return stated
+    return detected or stated
+

@@ -68,3 +68,14 @@ def test_short_or_empty_text_gives_none(text: str) -> None:
 )
 def test_normalise_language(value: str | None, code: str | None) -> None:
     assert normalise_language(value) == code
+
+
+def test_a_short_text_takes_the_declared_language_a_long_one_its_own() -> None:
+    from ingest.lang import choose_language
+
+    short = "Grève à la SNCF : les syndicats appellent à la mobilisation"
+    assert choose_language(short, "es", "fr-FR", None) == "fr"
+    assert choose_language(short, None, None, "fr") == "fr"  # the feed's language when the page says none
+    long = " ".join(["The government said on Monday that the strike would go on for the rest of the week."] * 4)
+    assert choose_language(long, "en", "fr") == "en"  # a template's declaration does not beat the text
+    assert choose_language(short, None, None, None) is None

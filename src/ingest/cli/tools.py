@@ -149,12 +149,17 @@ def cmd_entities(args: argparse.Namespace) -> int:
     for number, row in read_jsonl(args.path):
         text = str(row.get("text") or "")
         language = row.get("lang") if args.lang == "auto" else args.lang
+        source = "given"
         if not language or language == "auto":
             language = detect_language(text)
+            source = "detected" if language else "unknown"
         found = analyse_texts([text], language, models)[0]  # the code the pipeline's enrich stage runs
+        note = {"note": "too short to tell its language: give --lang or a \"lang\" field"} if not language else {}
         print(json.dumps({
             "id": row.get("id", number),
             "language": language,
+            "language_source": source,
+            **note,
             "mentions": [m.model_dump() for m in found.mentions],
             "entities": [e.model_dump(mode="json") for e in found.entities],
             "places": [p.model_dump(mode="json") for p in found.places],
