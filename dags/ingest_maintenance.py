@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 @dag(
     dag_id="ingest_maintenance",
+    # Deployed means running: a paused pipeline queues nothing and says nothing (README, "Airflow").
+    is_paused_upon_creation=False,
     schedule=timedelta(hours=1),
     start_date=datetime(2025, 1, 1),
     catchup=False,

@@ -7,6 +7,8 @@ when nothing was, it is skipped and no event is emitted, so the process DAG does
 
 from __future__ import annotations
 
+import json
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,9 +17,13 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from ingest.airflow.assets import PENDING_ASSET
 
+log = logging.getLogger(__name__)
+
 
 @dag(
     dag_id="ingest_poll_feeds",
+    # Deployed means running: a paused pipeline queues nothing and says nothing (README, "Airflow").
+    is_paused_upon_creation=False,
     schedule=timedelta(minutes=15),
     start_date=datetime(2025, 1, 1),
     catchup=False,
@@ -44,7 +50,8 @@ def ingest_poll_feeds() -> None:
     def announce(results: list[dict[str, Any]], *, outlet_events: Any = None) -> dict[str, Any]:
         from ingest.airflow.tasks import summarise_poll
 
-        summary = summarise_poll(results)
+        summary = summarise_poll(results[:])  # one slice request, not an iteration past the end (an error log)
+        log.info("summary: %s", json.dumps(summary, sort_keys=True))
         if not summary["queued"]:
             # A skipped task emits no asset event: the process DAG is not triggered.
             raise AirflowSkipException("no new entries queued")

@@ -7,6 +7,8 @@ documents were indexed.
 
 from __future__ import annotations
 
+import json
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,12 +18,16 @@ from airflow.sdk.exceptions import AirflowSkipException
 from ingest.airflow.assets import INDEXED_ASSET, PENDING_ASSET
 from ingest.airflow.declared import declared_settings
 
+log = logging.getLogger(__name__)
+
 # The pool's name is an operator's setting, read from the environment at parse time (no I/O).
 POOL = declared_settings().airflow.pool
 
 
 @dag(
     dag_id="ingest_process_articles",
+    # Deployed means running: a paused pipeline queues nothing and says nothing (README, "Airflow").
+    is_paused_upon_creation=False,
     schedule=[PENDING_ASSET],
     start_date=datetime(2025, 1, 1),
     catchup=False,
@@ -54,7 +60,10 @@ def ingest_process_articles() -> None:
     def summarise(results: list[dict[str, Any]], *, outlet_events: Any = None) -> dict[str, Any]:
         from ingest.airflow.tasks import summarise_process
 
-        summary = summarise_process(results)
+        # One slice request: iterating the lazy sequence asks for one item past the end, which Airflow logs as an
+        # error ("XCom not found") on every run.
+        summary = summarise_process(results[:])
+        log.info("summary: %s", json.dumps(summary, sort_keys=True))
         if not summary["indexed"]:
             # No new documents, no event for downstream consumers.
             raise AirflowSkipException(f"nothing indexed ({summary['dead_lettered']} dead-lettered)")

@@ -34,6 +34,12 @@ def test_dag_files_import_without_errors(dagbag: DagBag) -> None:
     assert dagbag.dag_warnings == set()  # e.g. a task in a pool the settings do not name
 
 
+def test_every_dag_runs_once_deployed(dagbag: DagBag) -> None:
+    # Paused at creation, a triggered poll run would sit queued and nothing would say why.
+    assert {dag_id: dagbag.dags[dag_id].is_paused_upon_creation for dag_id in (POLL, PROCESS, MAINTENANCE)} == {
+        POLL: False, PROCESS: False, MAINTENANCE: False}
+
+
 def test_poll_dag_is_scheduled_sharded_and_announces_the_pending_asset(dagbag: DagBag) -> None:
     dag = dagbag.dags[POLL]
     assert dag.catchup is False
