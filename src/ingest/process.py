@@ -4,11 +4,14 @@ worker process or several, ``ingest.cli.workers``) and the DAG tasks both call :
 One batch goes through four steps: triage (dead letters, already indexed, URL claims), every claimed page
 fetched at once (each still waiting for its host's turn), extraction and dedup in the stream's order, then
 enrichment and one bulk write. A near-duplicate takes its original's entities instead of running NER again.
+The bulk write (it waits for the index's refresh) runs in a thread while the next batch is read and fetched.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -51,12 +54,79 @@ def process_batch(rt: Runtime, consumer: str, now: datetime) -> tuple[int, Repor
     An entry is acknowledged only once its document is indexed, it is known to be a duplicate, or it
     is in the dead-letter stream. Transient failures leave it pending for a later delivery.
     """
+    waiting: list[_Writing] = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk") as writer:
+        read, report = _batch(rt, consumer, now, writer, waiting)
+        if waiting:
+            report.merge(_landed(rt, waiting.pop().future))
+    return read, report
+
+
+def process_pending(rt: Runtime, consumer: str, now: datetime, max_batches: int | None = None) -> Report:
+    """Process batches until the stream has nothing new for this consumer or ``max_batches`` is reached.
+
+    A batch's bulk write (which waits for the index's refresh) runs in a thread while the next batch is read and
+    its pages fetched; the next batch's extraction and dedup start only once it has landed, so they see its
+    marks exactly as if the batches ran one after the other. Every write has landed when this returns."""
+    report = Report()
+    limit = max_batches if max_batches is not None else rt.settings.pipeline.max_batches
+    waiting: list[_Writing] = []  # the last batch's write, until it has landed
+    # (the lease: what this worker holds is taken over soon after it dies, not 15 minutes later)
+    with rt.leased(consumer), ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk") as writer:
+        try:
+            for _ in range(limit):
+                if rt.stop.is_set():
+                    break
+                read, batch = _batch(rt, consumer, now, writer, waiting)
+                report.merge(batch)
+                if read == 0:
+                    break
+        except BaseException:
+            if waiting:  # the first error is the one to tell; the write left its own entries pending if it failed
+                with contextlib.suppress(Exception):
+                    report.merge(_landed(rt, waiting.pop().future))
+            raise
+        if waiting:
+            report.merge(_landed(rt, waiting.pop().future))
+    return report
+
+
+@dataclass
+class _Writing:
+    """A batch's write in the writer thread, and the stream entries it will acknowledge."""
+
+    future: Future[Report]
+    message_ids: set[str]
+
+
+def _landed(rt: Runtime, writing: Future[Report]) -> Report:
+    """Wait for a batch's write; its counters, now in the pipeline's."""
+    written = writing.result()
+    rt.record(written)
+    return written
+
+
+def _batch(rt: Runtime, consumer: str, now: datetime, writer: ThreadPoolExecutor, waiting: list[_Writing]
+           ) -> tuple[int, Report]:
+    """One batch up to its enrichment; its write handed to ``writer`` and left in ``waiting``. The last batch's
+    write (in ``waiting``) is waited for once this batch's pages are fetched."""
     report = Report()
     with report.cpu("queue"):
         items = rt.queue.read_batch(consumer, rt.settings.pipeline.batch_size)
-        claimed, done = _triage(rt, report, items, consumer, now)
+        inflight = waiting[0].message_ids if waiting else set()
+        claimed, done = _triage(rt, report, items, consumer, now, inflight)
     with report.cpu("fetch"):
         fetched = rt.fetcher.fetch_many([c.item.entry.url for c in claimed], rt.settings.pipeline.fetch_concurrency)
+    written = Report()
+    if waiting:
+        try:
+            written = _landed(rt, waiting.pop().future)
+        except Exception:
+            # The last write failed (its entries are left pending): so is this batch, untouched.
+            for one in claimed:
+                rt.dedup.release(one.entry_id, consumer)
+            _hand_back(rt, report, [one.item for one in claimed], consumer)
+            raise
     candidates: list[_Candidate] = []
     step = DedupStep(rt.dedup, rt.stories, rt.settings.dedup, now)
     checked = int(now.timestamp())  # when this batch's URLs are fetched, for their marks
@@ -77,36 +147,23 @@ def process_batch(rt: Runtime, consumer: str, now: datetime) -> tuple[int, Repor
         rt.queue.ack(done)
     if candidates:
         try:
-            _enrich_and_index(rt, report, candidates, now, consumer)
-        except Exception as e:
-            # Leave the batch pending and free its URLs at once, so another worker need not wait for the claims.
-            for candidate in candidates:
-                rt.dedup.release(candidate.entry_id, consumer)
-            if isinstance(e, ServiceUnavailableError):  # not the articles' fault: not a delivery, retried at once
-                _hand_back(rt, report, [c.item for c in candidates], consumer)
+            with report.cpu("enrich"):
+                enriched = _enrich(rt, report, [c.article for c in candidates])
+        except Exception:
+            _give_back(rt, Report(), candidates, consumer, hand_back=False)
             raise
+        waiting.append(_Writing(writer.submit(_index, rt, candidates, enriched, now, consumer),
+                                {c.item.message_id for c in candidates}))
     rt.record(report)
+    report.merge(written)  # (recorded when it landed)
     return len(items), report
 
 
-def process_pending(rt: Runtime, consumer: str, now: datetime, max_batches: int | None = None) -> Report:
-    """Process batches until the stream has nothing new for this consumer or ``max_batches`` is reached."""
-    report = Report()
-    limit = max_batches if max_batches is not None else rt.settings.pipeline.max_batches
-    with rt.leased(consumer):  # what this worker holds is taken over soon after it dies, not 15 minutes later
-        for _ in range(limit):
-            if rt.stop.is_set():
-                break
-            read, batch = process_batch(rt, consumer, now)
-            report.merge(batch)
-            if read == 0:
-                break
-    return report
-
-
-def _triage(rt: Runtime, report: Report, items: list[QueuedEntry], consumer: str, now: datetime
-            ) -> tuple[list[_Claimed], list[str]]:
-    """The entries to fetch, with their URL claimed; and the message ids already done (indexed before)."""
+def _triage(rt: Runtime, report: Report, items: list[QueuedEntry], consumer: str, now: datetime,
+            inflight: set[str]) -> tuple[list[_Claimed], list[str]]:
+    """The entries to fetch, with their URL claimed; and the message ids already done (indexed before).
+    ``inflight``: entries this worker's last batch is writing (reclaimed as idle when reclaim_idle is tiny): left
+    alone, not counted as a delivery; the write acknowledges them."""
     settings = rt.settings.pipeline
     claimed: list[_Claimed] = []
     done: list[str] = []
@@ -114,6 +171,9 @@ def _triage(rt: Runtime, report: Report, items: list[QueuedEntry], consumer: str
         if rt.stop.is_set():  # asked to stop: what is not started goes back to the group at once
             _hand_back(rt, report, items[n:], consumer)
             break
+        if item.message_id in inflight:
+            rt.queue.not_attempted(item.message_id)
+            continue
         entry = item.entry
         report.count("process/read", feed_id=entry.feed_id)
         if item.deliveries > settings.max_deliveries:
@@ -173,13 +233,33 @@ def _extract_and_check(rt: Runtime, report: Report, step: DedupStep, one: _Claim
     return _Candidate(item, one.entry_id, article, verdict.mark)
 
 
-def _enrich_and_index(rt: Runtime, report: Report, candidates: list[_Candidate], now: datetime, consumer: str) -> None:
-    with report.cpu("enrich"):
-        enriched = _enrich(rt, report, [c.article for c in candidates])
+def _give_back(rt: Runtime, report: Report, candidates: list[_Candidate], consumer: str, hand_back: bool) -> None:
+    """Leave a batch pending and free its URLs at once, so another worker need not wait for the claims; handed
+    back too when it was not the articles' fault (the search server refused or was gone): not a delivery."""
+    for candidate in candidates:
+        rt.dedup.release(candidate.entry_id, consumer)
+    if hand_back:
+        _hand_back(rt, report, [c.item for c in candidates], consumer)
+
+
+def _index(rt: Runtime, candidates: list[_Candidate], enriched: list[Article], now: datetime, consumer: str
+           ) -> Report:
+    """Write a batch's documents, then keep the marks and acknowledge what landed (in the writer thread)."""
+    report = Report()
+    try:
+        _write(rt, report, candidates, enriched, now, consumer)
+    except Exception as e:
+        _give_back(rt, report, candidates, consumer, hand_back=isinstance(e, ServiceUnavailableError))
+        raise
+    return report
+
+
+def _write(rt: Runtime, report: Report, candidates: list[_Candidate], enriched: list[Article], now: datetime,
+           consumer: str) -> None:
     # indexed_at is this batch's own clock reading, not the run's start: a consumer following the change feed on
     # indexed_at must not find a document appear behind its checkpoint (docs/data-contract.md).
     indexed_at = datetime.now(UTC)
-    with report.cpu("index"):
+    with report.cpu("index", this_thread=True):  # the next batch runs in the other thread meanwhile
         documents = [(a.article_id, to_document(a, indexed_at)) for a in enriched]
         outcomes = rt.sink.write(documents)
     acked: list[str] = []
