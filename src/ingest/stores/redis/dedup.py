@@ -49,9 +49,8 @@ class RedisDedupStore:
         current = self._generation(now)
         pipe = self.client.pipeline(transaction=False)
         for article_id in article_ids:
-            bucket = _bucket(article_id, self.buckets)
-            pipe.hget(self.keys.marks(current, bucket), article_id)
-            pipe.hget(self.keys.marks(current - 1, bucket), article_id)
+            for key in self._mark_keys(article_id, current):
+                pipe.hget(key, article_id)
         found = pipe.execute()
         return [_decode_mark(article_id, found[2 * n] or found[2 * n + 1])
                 for n, article_id in enumerate(article_ids)]
@@ -143,10 +142,14 @@ class RedisDedupStore:
         current = self._generation(now)
         pipe = self.client.pipeline(transaction=False)
         for article_id in article_ids:
-            bucket = _bucket(article_id, self.buckets)
-            pipe.hdel(self.keys.marks(current, bucket), article_id)
-            pipe.hdel(self.keys.marks(current - 1, bucket), article_id)
+            for key in self._mark_keys(article_id, current):
+                pipe.hdel(key, article_id)
         pipe.execute()
+
+    def _mark_keys(self, article_id: str, current: int) -> tuple[str, str]:
+        """The hashes an id's mark may be in: its bucket in the current generation, then in the one before."""
+        bucket = _bucket(article_id, self.buckets)
+        return self.keys.marks(current, bucket), self.keys.marks(current - 1, bucket)
 
     def _generation(self, now: datetime) -> int:
         return int(now.timestamp()) // (86400 * self.seen_days)
