@@ -198,13 +198,15 @@ def _feeds_status(settings: Settings, feeds: Sequence[FeedSource], as_json: bool
     if as_json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'feed':24} {'state':12} {'last success':20} {'next poll':20} {'every':>7} {'per day':>7} "
+    # "per day": entries the feed dated within the last 7 days, per day ("none 7d": it listed only older ones).
+    print(f"{'feed':24} {'state':12} {'last success':20} {'next poll':20} {'every':>7} {'per day':>8} "
           f"{'fails':>5} {'queued':>6} {'indexed':>7}  last error")
     for r in rows:
         every = f"{r['interval_minutes']:.0f}m" if r["interval_minutes"] else "-"
-        rate = f"{r['entries_per_day']:.1f}" if r["entries_per_day"] is not None else "-"
+        per_day = r["entries_per_day"]
+        rate = "-" if per_day is None else ("none 7d" if per_day == 0 else f"{per_day:.1f}")
         print(f"{r['id'][:24]:24} {r['state']:12} {(r['last_success_at'] or '-')[:19]:20} "
-              f"{(r['next_poll_at'] or '-')[:19]:20} {every:>7} {rate:>7} {r['consecutive_failures']:>5} "
+              f"{(r['next_poll_at'] or '-')[:19]:20} {every:>7} {rate:>8} {r['consecutive_failures']:>5} "
               f"{r['entries_queued']:>6} {r['articles_indexed']:>7}  {r['last_error'] or ''}")
     return 0
 
