@@ -1,7 +1,8 @@
 """End to end: N copies of real pages and their feeds on loopback, poll, then process into an empty index, against
 the CPU ceiling of the same work measured in the same run (this machine is shared and noisy: read the ratios).
 
-    .venv/bin/python bench/bench_e2e.py [--articles 1000,10000] [--airflow/--no-airflow] [--quick] [--json]
+    .venv/bin/python bench/bench_e2e.py [--articles 1000,10000] [--cli/--no-cli] [--airflow/--no-airflow] [--quick]
+                                        [--json]
 
 For each N (``bench/e2e_corpus.py`` makes the corpus: half unique articles, half near-duplicates of an earlier one):
 
@@ -423,13 +424,16 @@ def print_all(ceiling: dict[str, Any] | None, runs: list[dict[str, Any]]) -> Non
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--articles", default="1000,10000", help="comma-separated corpus sizes")
-    parser.add_argument("--airflow", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--cli", action=argparse.BooleanOptionalAction, default=True, help="the ingest process path")
+    parser.add_argument("--airflow", action=argparse.BooleanOptionalAction, default=True, help="the DAG path")
     parser.add_argument("--quick", action="store_true", help="300 articles, no Airflow")
     parser.add_argument("--sample", type=int, default=200, help="pages the ceiling is measured on")
     parser.add_argument("--json", action="store_true", help="also print the figures as one JSON object")
     args = parser.parse_args()
     sizes = [300] if args.quick else [int(x) for x in args.articles.split(",") if x.strip()]
-    paths = ["cli"] + (["airflow"] if args.airflow and not args.quick else [])
+    paths = (["cli"] if args.cli or args.quick else []) + (["airflow"] if args.airflow and not args.quick else [])
+    if not paths:
+        parser.error("nothing to measure: --no-cli and --no-airflow")
     started = datetime.now(UTC).isoformat(timespec="seconds")
     runs: list[dict[str, Any]] = []
     ceiling = None
