@@ -80,10 +80,15 @@ bench-index: setup
 bench-e2e: setup
 	$(BIN)/python bench/bench_e2e.py --articles 1000,10000
 
-# The Airflow UI on http://127.0.0.1:8080 (SQLite, loopback), its DAGs pointed at the demo's embedded services.
+# The Airflow UI on http://127.0.0.1:8080 (SQLite, LocalExecutor), its DAGs pointed at the demo's embedded services.
+# Loopback only: the api-server on 127.0.0.1, the scheduler and triggerer without their log servers (those bind
+# every interface; a LocalExecutor's task logs are read from disk). Ctrl-C stops all four processes.
 AIRFLOW_ENV := PATH=$(CURDIR)/$(BIN):$$PATH AIRFLOW_HOME=$(CURDIR)/.ingest/airflow \
 	AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags AIRFLOW__CORE__PLUGINS_FOLDER=$(CURDIR)/plugins \
-	AIRFLOW__CORE__LOAD_EXAMPLES=False INGEST_REDIS__URL=redis://127.0.0.1:6390/0 \
+	AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__CORE__EXECUTOR=LocalExecutor \
+	AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT=8080 AIRFLOW__API__BASE_URL=http://127.0.0.1:8080 \
+	AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:8080/execution/ \
+	INGEST_REDIS__URL=redis://127.0.0.1:6390/0 \
 	INGEST_ELASTICSEARCH__HOSTS='["http://127.0.0.1:9210"]' INGEST_ELASTICSEARCH__SERVER_MODE=serverless \
 	INGEST_HTTP__ALLOW_PRIVATE=true
 
@@ -91,7 +96,11 @@ airflow-ui: setup
 	$(BIN)/ingest services start
 	$(AIRFLOW_ENV) airflow db migrate >/dev/null
 	$(AIRFLOW_ENV) airflow pools set ingest_processing 2 "bounds article processing" >/dev/null
-	$(AIRFLOW_ENV) airflow standalone
+	$(AIRFLOW_ENV) bash -c 'trap "kill 0" EXIT; \
+		airflow scheduler --skip-serve-logs & airflow dag-processor & airflow triggerer --skip-serve-logs & \
+		airflow api-server --host 127.0.0.1 --port 8080 & \
+		sleep 20; echo "== Airflow: http://127.0.0.1:8080 (user admin; password in $$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated)"; \
+		wait'
 
 clean:
 	rm -rf $(VENV) .ingest .mypy_cache .ruff_cache
