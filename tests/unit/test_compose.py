@@ -440,3 +440,9 @@ def test_elastic_images_are_version_9_and_match_the_client() -> None:
     assert versions["elasticsearch"] == versions["kibana"], "Kibana must run the same version as Elasticsearch"
     # The 9.x client sends `compatible-with=9`; a server of another major rejects it.
     assert Version(version("elasticsearch")).major == versions["elasticsearch"].major
+
+
+def test_published_ports_listen_on_loopback_only() -> None:
+    published = [(name, str(entry)) for name, service in _services().items() for entry in service.get("ports") or []]
+    assert published, "the Airflow UI is published"
+    assert all(entry.startswith("127.0.0.1:") for _, entry in published), published
