@@ -38,9 +38,8 @@ def check_state(epoch: RedisEpoch, sink: ElasticsearchSink, name: str, redis_whe
     if ours is None and theirs is None:
         if not create:
             return
-        # Two workers starting at once: the first SET NX wins, both write the winner to the index.
-        epoch.client.set(epoch.key, uuid.uuid4().hex, nx=True)
-        sink.set_epoch(name, epoch.get() or "")
+        # Two workers starting at once: the first one's id is kept, both write it to the index.
+        sink.set_epoch(name, epoch.create(uuid.uuid4().hex))
         return
     if ours is None:
         raise StateLostError(

@@ -59,6 +59,11 @@ class RedisEpoch:
     def set(self, value: str) -> None:
         self.client.set(self.key, value)
 
+    def create(self, value: str) -> str:
+        """Set ``value`` unless an id is there already (another worker starting at once); the id kept."""
+        self.client.set(self.key, value, nx=True)
+        return self.get() or value
+
 
 class RedisStats:
     """Counters operators read (``ingest status``, the Airflow plugin): ``stage/reason`` → count."""
