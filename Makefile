@@ -15,9 +15,11 @@ $(STAMP): pyproject.toml
 	@command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || { \
 		echo "installing Debian's redis-server"; \
 		$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
-	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip setuptools uv
-	$(BIN)/uv pip install -q --python $(BIN)/python -e ".[dev,models,airflow]"
+	@[ -x $(BIN)/python ] || { echo "creating the virtualenv $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
+	@echo "upgrading pip, setuptools and uv in $(VENV)"
+	@$(BIN)/python -m pip install -q --upgrade pip setuptools uv
+	@echo "installing Python packages into $(VENV) (Airflow, spaCy models: a few minutes on a first install)"
+	@$(BIN)/uv pip install -q --python $(BIN)/python -e ".[dev,models,airflow]"
 	@touch $(STAMP)
 
 demo: setup

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 
 import httpx
@@ -31,7 +31,8 @@ logger = logging.getLogger(__name__)
 
 
 def poll_feeds(
-    rt: Runtime, feeds: Iterable[FeedSource], now: datetime | None = None, due_only: bool = False
+    rt: Runtime, feeds: Iterable[FeedSource], now: datetime | None = None, due_only: bool = False,
+    on_feed: Callable[[Mapping[str, int]], None] | None = None,
 ) -> Report:
     """Read every feed (or, with ``due_only``, those whose next poll time has come) and queue the entries not
     seen before. A failing feed is counted and backed off, not fatal; one failing for days is disabled.
@@ -40,14 +41,18 @@ def poll_feeds(
     ``http.host_max_concurrent`` lanes, every request waiting for its host's turn in the shared limiter. A
     host's feeds queue their entries in the registry's order, whichever answered first: the copy one site
     syndicates in two of its feeds is met first where the registry lists it first, on every run.
+
+    ``on_feed(counts)`` each time a feed is done (polled, skipped or failed): the run's counters so far (what a
+    command shows as its progress).
     """
     report = Report()
-    asyncio.run(_poll_all(rt, list(feeds), now or datetime.now(UTC), due_only, report))
+    asyncio.run(_poll_all(rt, list(feeds), now or datetime.now(UTC), due_only, report, on_feed))
     rt.record(report)
     return report
 
 
-async def _poll_all(rt: Runtime, feeds: list[FeedSource], now: datetime, due_only: bool, report: Report) -> None:
+async def _poll_all(rt: Runtime, feeds: list[FeedSource], now: datetime, due_only: bool, report: Report,
+                    on_feed: Callable[[Mapping[str, int]], None] | None) -> None:
     # Per host: (feed, the event of the feed before it, its own event, set once it is done).
     by_host: dict[str, deque[tuple[FeedSource, asyncio.Event | None, asyncio.Event]]] = {}
     for feed in feeds:
@@ -62,16 +67,17 @@ async def _poll_all(rt: Runtime, feeds: list[FeedSource], now: datetime, due_onl
                 try:
                     async with slots:
                         polled = await _poll_one(rt, client, feed, now, due_only, report)
-                    if polled is None:
-                        continue
-                    if before is not None:
-                        await before.wait()  # the host's previous feed has queued its entries
-                    # The Redis work of a polled feed in one hand-off from the event loop (each costs a thread
-                    # switch).
-                    for name, n in await asyncio.to_thread(_queue_entries, rt, feed, *polled, now):
-                        report.count(name, n, feed_id=feed.id)
+                    if polled is not None:
+                        if before is not None:
+                            await before.wait()  # the host's previous feed has queued its entries
+                        # The Redis work of a polled feed in one hand-off from the event loop (each costs a thread
+                        # switch).
+                        for name, n in await asyncio.to_thread(_queue_entries, rt, feed, *polled, now):
+                            report.count(name, n, feed_id=feed.id)
                 finally:
                     done.set()
+                if on_feed is not None:
+                    on_feed(report.counts)
 
         lanes = [lane(queue) for queue in by_host.values()
                  for _ in range(min(len(queue), rt.settings.http.host_max_concurrent))]

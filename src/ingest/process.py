@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -62,13 +63,22 @@ def process_batch(rt: Runtime, consumer: str, now: datetime) -> tuple[int, Repor
     return read, report
 
 
-def process_pending(rt: Runtime, consumer: str, now: datetime, max_batches: int | None = None) -> Report:
+def process_pending(rt: Runtime, consumer: str, now: datetime, max_batches: int | None = None,
+                    on_batch: Callable[[Mapping[str, int]], None] | None = None) -> Report:
     """Process batches until the stream has nothing new for this consumer or ``max_batches`` is reached.
 
     A batch's bulk write (which waits for the index's refresh) runs in a thread while the next batch is read and
     its pages fetched; the next batch's extraction and dedup start only once it has landed, so they see its
-    marks exactly as if the batches ran one after the other. Every write has landed when this returns."""
+    marks exactly as if the batches ran one after the other. Every write has landed when this returns.
+    ``on_batch(counts)``, after each batch and once the last write has landed: the run's counters so far (what a
+    command shows as its progress)."""
     report = Report()
+
+    def took(part: Report) -> None:
+        report.merge(part)
+        if on_batch is not None:
+            on_batch(report.counts)
+
     limit = max_batches if max_batches is not None else rt.settings.pipeline.max_batches
     waiting: list[_Writing] = []  # the last batch's write, until it has landed
     # (the lease: what this worker holds is taken over soon after it dies, not 15 minutes later)
@@ -78,7 +88,7 @@ def process_pending(rt: Runtime, consumer: str, now: datetime, max_batches: int 
                 if rt.stop.is_set():
                     break
                 read, batch = _batch(rt, consumer, now, writer, waiting)
-                report.merge(batch)
+                took(batch)
                 if read == 0:
                     break
         except BaseException:
@@ -87,7 +97,7 @@ def process_pending(rt: Runtime, consumer: str, now: datetime, max_batches: int 
                     report.merge(_landed(rt, waiting.pop().future))
             raise
         if waiting:
-            report.merge(_landed(rt, waiting.pop().future))
+            took(_landed(rt, waiting.pop().future))
     return report
 
 

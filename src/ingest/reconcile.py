@@ -14,9 +14,10 @@ validators: the next poll reads every feed whole and queues again what they stil
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Literal
 
 from ingest.config import Settings
 from ingest.errors import StateLostError
@@ -26,6 +27,7 @@ from ingest.stores.elasticsearch import ElasticsearchSink
 from ingest.stores.redis import RedisDedupStore, RedisEpoch, RedisFeedStateStore
 
 _REPAIR = "run `ingest index verify --repair`, then `ingest poll`"
+_CHUNK = 1000  # ids looked up in the index at once, and how often a long step says how far it is
 
 
 def check_state(epoch: RedisEpoch, sink: ElasticsearchSink, name: str, redis_where: str, create: bool = True
@@ -73,14 +75,46 @@ class Verification:
         return not self.missing and not self.unmarked
 
 
+@dataclass(frozen=True)
+class VerifyProgress:
+    """How far :func:`verify_index` is: in ``step`` (``marks``: ids marked as indexed read from Redis;
+    ``lookups``: those looked up in the index; ``documents``: the index's recent documents read), ``done`` of
+    ``total`` (None: not known ahead), and ``found`` so far (missing documents; documents Redis does not mark)."""
+
+    step: Literal["marks", "lookups", "documents"]
+    done: int
+    total: int | None = None
+    found: int = 0
+
+
 def verify_index(
     dedup: RedisDedupStore, sink: ElasticsearchSink, feeds: RedisFeedStateStore, epoch: RedisEpoch, name: str,
     seen_days: int, now: datetime, repair: bool = False, sample: int | None = None,
+    on_progress: Callable[[VerifyProgress], None] | None = None,
 ) -> Verification:
     """Compare the marks with the documents (all, or ``sample`` marked ids without the reverse check) and, with
-    ``repair``, make them agree and give both sides the same state id."""
-    ids = dedup.sample_indexed_ids(now, sample) if sample else list(dedup.indexed_ids(now))
-    result = Verification(checked=len(ids), sampled=bool(sample), missing=sink.missing(ids))
+    ``repair``, make them agree and give both sides the same state id. ``on_progress`` as each step begins, every
+    1,000 ids or documents, and as it ends."""
+
+    def tell(where: VerifyProgress) -> None:
+        if on_progress is not None:
+            on_progress(where)
+
+    if sample:
+        ids = dedup.sample_indexed_ids(now, sample)
+    else:
+        ids = []
+        tell(VerifyProgress("marks", 0))
+        for article_id in dedup.indexed_ids(now):
+            ids.append(article_id)
+            if len(ids) % _CHUNK == 0:
+                tell(VerifyProgress("marks", len(ids)))
+        tell(VerifyProgress("marks", len(ids), len(ids)))
+    result = Verification(checked=len(ids), sampled=bool(sample))
+    tell(VerifyProgress("lookups", 0, len(ids)))
+    for start in range(0, len(ids), _CHUNK):
+        result.missing.extend(sink.missing(ids[start : start + _CHUNK]))
+        tell(VerifyProgress("lookups", min(start + _CHUNK, len(ids)), len(ids), len(result.missing)))
     restore: list[tuple[str, Mark]] = []
     if not sample:
         marked = set(ids)
@@ -88,10 +122,16 @@ def verify_index(
         # are expected to be marked.
         since = datetime.fromtimestamp((int(now.timestamp()) // (86400 * seen_days) - 1) * 86400 * seen_days, UTC)
         fields = ("content_hash", "story_id", "fetched_at", "published_at")
+        read = 0
+        tell(VerifyProgress("documents", 0))
         for doc_id, doc in sink.recent(since, fields):
+            read += 1
             if doc_id not in marked and doc.get("content_hash"):
                 result.unmarked.append(doc_id)
                 restore.append((doc_id, _mark_of(doc_id, doc)))
+            if read % _CHUNK == 0:
+                tell(VerifyProgress("documents", read, found=len(result.unmarked)))
+        tell(VerifyProgress("documents", read, read, len(result.unmarked)))
     if repair:
         dedup.forget(result.missing, now)
         result.forgot = len(result.missing)
@@ -125,7 +165,8 @@ def first(ids: Iterable[str], n: int = 5) -> str:
     return ", ".join(listed[:n]) + (f" … ({len(listed) - n} more)" if len(listed) > n else "")
 
 
-def verify_settings(settings: Settings, repair: bool = False, sample: int | None = None) -> Verification:
+def verify_settings(settings: Settings, repair: bool = False, sample: int | None = None,
+                    on_progress: Callable[[VerifyProgress], None] | None = None) -> Verification:
     """:func:`verify_index` on the stores the settings name (``ingest index verify``, the maintenance DAG)."""
     from ingest.stores.elasticsearch import build_es_client, check_search_server
     from ingest.stores.redis import build_redis_client
@@ -138,7 +179,7 @@ def verify_settings(settings: Settings, repair: bool = False, sample: int | None
         return verify_index(
             RedisDedupStore(client, prefix, settings.dedup), ElasticsearchSink(es, settings.elasticsearch),
             RedisFeedStateStore(client, prefix), RedisEpoch(client, prefix), prefix, settings.dedup.seen_days,
-            datetime.now(UTC), repair=repair, sample=sample)
+            datetime.now(UTC), repair=repair, sample=sample, on_progress=on_progress)
     finally:
         es.close()
         client.close()

@@ -27,25 +27,28 @@ from ingest.config import Settings, resolve_settings
 from ingest.errors import ConfigError
 
 if TYPE_CHECKING:
+    from ingest.cli.progress import Progress
     from ingest.models import FeedSource
     from ingest.stores.redis import RedisPendingQueue
 
 
 def cmd_poll(args: argparse.Namespace) -> int:
+    from ingest.cli.progress import Progress
     from ingest.feeds import load_feeds
     from ingest.pipeline import poll_feeds
     from ingest.runtime import build_runtime
 
     settings = resolve_settings()
     feeds = load_feeds(Path(args.feeds) if args.feeds else settings.feeds.path)
-    with build_runtime(settings) as rt:
-        report = poll_feeds(rt, feeds)
+    with build_runtime(settings) as rt, Progress() as progress:
+        report = poll_feeds(rt, feeds, on_feed=progress.feeds(len(feeds)))
     print_counts("poll", report.counts)
     print_errors(report.errors)
     return 0
 
 
 def cmd_process(args: argparse.Namespace) -> int:
+    from ingest.cli.progress import Progress
     from ingest.cli.workers import run_pool, worker_count
     from ingest.process import process_pending
     from ingest.runtime import build_runtime
@@ -58,10 +61,16 @@ def cmd_process(args: argparse.Namespace) -> int:
     failures: list[tuple[int, str]] = []
     with build_runtime(settings) as rt, stop_on_signals(rt.stop, settings.pipeline.stop_seconds) as stopping:
         rt.sink.ensure_ready()  # before any child starts: one clear error when the search server is not there
-        if workers == 1:
-            report = process_pending(rt, consumer, datetime.now(UTC), args.max_batches)
-        else:
-            pool = run_pool(settings, workers, consumer, args.max_batches, rt.stop)
+        batches = args.max_batches if args.max_batches is not None else settings.pipeline.max_batches
+        # what this run may take at most: the time left is known from the stream's length at the start
+        total = min(rt.queue.pending_count(), workers * batches * settings.pipeline.batch_size)
+        with Progress() as progress:
+            on_batch = progress.articles(total)
+            if workers == 1:
+                report = process_pending(rt, consumer, datetime.now(UTC), args.max_batches, on_batch)
+            else:
+                pool = run_pool(settings, workers, consumer, args.max_batches, rt.stop, on_batch)
+        if workers > 1:
             report, failures = pool.report, pool.failures
             print("workers: " + ", ".join(f"{name} indexed={one.counts['index/indexed']}"
                                           for name, one in sorted(pool.workers.items())))
@@ -80,15 +89,19 @@ def cmd_process(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from ingest.cli.progress import Progress
+
     settings = resolve_settings()
-    summary = run_pipeline(settings, Path(args.feeds) if args.feeds else settings.feeds.path)
+    with Progress() as progress:
+        summary = run_pipeline(settings, Path(args.feeds) if args.feeds else settings.feeds.path, progress)
     print_counts("run", summary["counts"])
     print_errors(summary["errors"])
     return 0
 
 
-def run_pipeline(settings: Settings, feeds_path: Path) -> dict[str, Any]:
-    """Poll every feed of the registry, then process everything pending: the whole pipeline once."""
+def run_pipeline(settings: Settings, feeds_path: Path, progress: Progress | None = None) -> dict[str, Any]:
+    """Poll every feed of the registry, then process everything pending: the whole pipeline once (a step of
+    ``progress`` each, if given)."""
     from ingest.feeds import load_feeds
     from ingest.pipeline import poll_feeds, process_pending
     from ingest.report import Report
@@ -98,8 +111,10 @@ def run_pipeline(settings: Settings, feeds_path: Path) -> dict[str, Any]:
     with build_runtime(settings) as rt:
         rt.sink.ensure_ready()
         report = Report()
-        report.merge(poll_feeds(rt, feeds))
-        report.merge(process_pending(rt, consumer_name(), datetime.now(UTC)))
+        report.merge(poll_feeds(rt, feeds, on_feed=progress.feeds(len(feeds)) if progress else None))
+        at_most = settings.pipeline.max_batches * settings.pipeline.batch_size
+        on_batch = progress.articles(min(rt.queue.pending_count(), at_most)) if progress else None
+        report.merge(process_pending(rt, consumer_name(), datetime.now(UTC), on_batch=on_batch))
         return {"counts": dict(report.counts), "errors": report.errors, "pending": rt.queue.pending_count()}
 
 
@@ -276,9 +291,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_index_verify(args: argparse.Namespace) -> int:
     """Compare what Redis marks as indexed with what the index holds; with --repair, make them agree."""
+    from ingest.cli.progress import Progress
     from ingest.reconcile import first, verify_settings
 
-    result = verify_settings(resolve_settings(), args.repair, args.sample)
+    with Progress() as progress:
+        result = verify_settings(resolve_settings(), args.repair, args.sample, progress.verification())
     if args.json:
         print(json.dumps(vars(result) | {"consistent": result.consistent}))
     else:

@@ -70,15 +70,23 @@ def cmd_index_setup(args: argparse.Namespace) -> int:
 
 
 def cmd_index_migrate(args: argparse.Namespace) -> int:
+    from ingest.cli.progress import Progress
     from ingest.search_index.migrate import describe_plan, migrate_index
+    from ingest.search_index.template import MigrationStep
     from ingest.stores.elasticsearch import build_es_client, check_search_server
 
     settings = resolve_settings()
     hosts = ", ".join(settings.elasticsearch.hosts)
     es = build_es_client(settings.elasticsearch)
     check_search_server(es, hosts)
-    result = migrate_index(es, settings.elasticsearch, dry_run=args.dry_run,
-                           on_step=lambda step, done: print(f"   {done}", flush=True))
+
+    def on_step(step: MigrationStep, done: str) -> None:
+        progress.finish()  # the copy's line (stderr) ends before the step's own (stdout)
+        print(f"   {done}", flush=True)
+
+    with Progress() as progress:
+        result = migrate_index(es, settings.elasticsearch, dry_run=args.dry_run, on_step=on_step,
+                               on_copy=progress.copies())
     if not result.plan.steps:
         print(f"{result.source} already has the current template (fingerprint {result.fingerprint}): "
               "nothing to migrate")

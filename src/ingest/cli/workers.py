@@ -16,6 +16,8 @@ import os
 import queue
 import signal
 import threading
+from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -43,20 +45,34 @@ def worker_count(settings: Settings, asked: int | None) -> int:
     return n if n > 0 else len(os.sched_getaffinity(0))
 
 
-def run_pool(settings: Settings, workers: int, consumer: str, max_batches: int | None,
-             stop: threading.Event) -> PoolResult:
+def run_pool(settings: Settings, workers: int, consumer: str, max_batches: int | None, stop: threading.Event,
+             on_batch: Callable[[Mapping[str, int]], None] | None = None) -> PoolResult:
     """Run ``workers`` child workers named ``<consumer>-w<i>`` until each has nothing left (or ``max_batches``
-    each); once ``stop`` is set, ask them to stop too."""
+    each); once ``stop`` is set, ask them to stop too. ``on_batch(counts)`` each time a worker has done a batch:
+    every worker's counters so far, added up (what ``process_pending`` says of one worker)."""
     context = multiprocessing.get_context("spawn")  # a clean interpreter: no lock or thread of the parent's
     results: Any = context.Queue()
     children = [
-        context.Process(target=_child, args=(settings, f"{consumer}-w{i}", max_batches, results),
+        context.Process(target=_child, args=(settings, f"{consumer}-w{i}", max_batches, results,
+                                             on_batch is not None),
                         name=f"ingest-worker-{i}")
         for i in range(1, workers + 1)
     ]
     for child in children:
         child.start()
     result, heard, forwarded = PoolResult(), 0, False
+    so_far: dict[str, Mapping[str, int]] = {}  # each worker's counters, as its last batch left them
+
+    def take(kind: str, name: str, payload: Any) -> int:
+        """Take one message; 1 when it is a worker's last word (its report, or why it failed)."""
+        if kind == "batch":
+            so_far[name] = payload
+            if on_batch is not None:
+                on_batch(sum((Counter(counts) for counts in so_far.values()), Counter()))
+            return 0
+        _take(result, kind, name, payload)
+        return 1
+
     while heard < len(children):
         if stop.is_set() and not forwarded:
             forwarded = True
@@ -69,13 +85,11 @@ def run_pool(settings: Settings, workers: int, consumer: str, max_batches: int |
         except queue.Empty:
             if any(child.is_alive() for child in children):
                 continue
-            with contextlib.suppress(queue.Empty):  # a last message may have arrived with the exits
-                kind, name, payload = results.get(timeout=1.0)
-                heard += 1
-                _take(result, kind, name, payload)
+            with contextlib.suppress(queue.Empty):  # last messages may have arrived with the exits
+                while heard < len(children):
+                    heard += take(*results.get(timeout=1.0))
             break
-        heard += 1
-        _take(result, kind, name, payload)
+        heard += take(kind, name, payload)
     for child in children:
         child.join()
         if child.exitcode and heard < len(children):  # it ended without a word: killed, or a bug's traceback above
@@ -93,7 +107,7 @@ def _take(result: PoolResult, kind: str, name: str, payload: Any) -> None:
         result.failures.append((payload[0], payload[1]))
 
 
-def _child(settings: Settings, consumer: str, max_batches: int | None, results: Any) -> None:
+def _child(settings: Settings, consumer: str, max_batches: int | None, results: Any, progress: bool) -> None:
     os.setpgrp()  # the parent forwards a stop once; a terminal's Ctrl-C must not reach the child twice
     _die_with_parent()
     if os.getppid() == 1:  # the parent died before the line above
@@ -101,9 +115,12 @@ def _child(settings: Settings, consumer: str, max_batches: int | None, results: 
     from ingest.process import process_pending
     from ingest.runtime import build_runtime
 
+    def tell(counts: Mapping[str, int]) -> None:  # for the parent's progress line
+        results.put(("batch", consumer, dict(counts)))
+
     try:
         with build_runtime(settings) as rt, stop_on_signals(rt.stop, settings.pipeline.stop_seconds):
-            report = process_pending(rt, consumer, datetime.now(UTC), max_batches)
+            report = process_pending(rt, consumer, datetime.now(UTC), max_batches, tell if progress else None)
         results.put(("report", consumer, report))
     except Exception as e:  # said once by the parent, in the command's words
         described = describe_error(e)

@@ -55,6 +55,7 @@ class CopyCounts:
     examples: tuple[str, ...] = ()
     passes: int = 0
     seconds: float = 0.0
+    in_source: int = 0  # documents in the old index when the last pass began
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,8 @@ def migrate_index(
 ) -> MigrationResult:
     """Move the prefix's aliases to an index made from ``template`` (the repo's by default), running only the
     steps the aliases say are left; ``on_step(step, what happened)`` after each step, ``on_copy`` as the copy
-    goes. ``settle_seconds`` after moving the write alias lets bulk requests that resolved it before finish."""
+    goes (after every bulk request and at the end of each pass). ``settle_seconds`` after moving the write alias
+    lets bulk requests that resolved it before finish."""
     started = time.monotonic()
     prefix = settings.index_prefix
     stamped = stamp_template(template) if template is not None else index_template(prefix)
@@ -168,6 +170,7 @@ def copy_documents(
         # Everything written to the old index before the write alias moved becomes visible to the scroll.
         client.indices.refresh(index=source)
         read = 0
+        tally.in_source = int(client.count(index=source)["count"])
         actions = _create_actions(client, source, target, settings.bulk_max_docs)
         for ok, item in helpers.streaming_bulk(
             client, actions, chunk_size=settings.bulk_max_docs, max_chunk_bytes=settings.bulk_max_bytes,
@@ -179,6 +182,8 @@ def copy_documents(
             if on_copy is not None and read % settings.bulk_max_docs == 0:
                 on_copy(tally.counts(number, time.monotonic() - started))
         tally.passes = number
+        if on_copy is not None:
+            on_copy(tally.counts(number, time.monotonic() - started))
         if tally.failed:
             break
         client.indices.refresh(index=source)
@@ -205,7 +210,7 @@ def describe_plan(result: MigrationResult, documents: int | None = None) -> list
 
 class _Tally:
     def __init__(self) -> None:
-        self.copied = self.already_there = self.failed = self.passes = 0
+        self.copied = self.already_there = self.failed = self.passes = self.in_source = 0
         self.reasons: Counter[str] = Counter()
         self.examples: list[str] = []
 
@@ -224,7 +229,7 @@ class _Tally:
 
     def counts(self, passes: int, seconds: float) -> CopyCounts:
         return CopyCounts(self.copied, self.already_there, self.failed, tuple(self.reasons.most_common()),
-                          tuple(self.examples), passes, seconds)
+                          tuple(self.examples), passes, seconds, self.in_source)
 
 
 def _create_actions(client: Elasticsearch, source: str, target: str, size: int) -> Iterator[dict[str, Any]]:
