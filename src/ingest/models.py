@@ -233,6 +233,7 @@ class QueuedEntry:
     entry: FeedEntry
     deliveries: int
     last_failure: str | None = None
+    queued_at: datetime | None = None  # when the poll added it to the stream (None: the queue does not say)
 
 
 @dataclass(frozen=True)

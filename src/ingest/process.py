@@ -22,6 +22,7 @@ from ingest.enrich import enrich_articles, reuse_enrichment
 from ingest.errors import PermanentError, ServiceUnavailableError, StageError, StopRequestedError, TransientError
 from ingest.extract import article_from_page
 from ingest.index import to_document
+from ingest.lights import latency_counts
 from ingest.models import Article, Mark, Page, QueuedEntry
 from ingest.report import Report
 from ingest.runtime import Runtime
@@ -280,6 +281,7 @@ def _write(rt: Runtime, report: Report, candidates: list[_Candidate], enriched: 
             rt.dedup.commit(article.article_id, candidate.mark, now, entry_id)
             report.count("index/indexed", feed_id=feed_id)
             report.wrote_at(indexed_at)
+            _freshness(report, indexed_at, article, candidate.item)
             acked.append(candidate.item.message_id)
         elif outcome.retryable:
             rt.dedup.release(entry_id, consumer)
@@ -291,6 +293,14 @@ def _write(rt: Runtime, report: Report, candidates: list[_Candidate], enriched: 
             _dead_letter(rt, report, candidate.item, "index_rejected", outcome.error or f"HTTP {outcome.status}",
                          stage="index", document=document)
     rt.queue.ack(acked)
+
+
+def _freshness(report: Report, indexed_at: datetime, article: Article, item: QueuedEntry) -> None:
+    """The article's latencies to its landing in the index, as hourly bucket counts (ingest.lights)."""
+    for kind, start in (("published", article.published_at), ("queued", item.queued_at),
+                        ("fetched", article.fetched_at)):
+        if start is not None:
+            report.hourly_counts[latency_counts(kind, (indexed_at - start).total_seconds())] += 1
 
 
 def _enrich(rt: Runtime, report: Report, articles: list[Article]) -> list[Article]:

@@ -20,6 +20,8 @@ class Report:
 
     counts: Counter[str] = field(default_factory=Counter)
     feed_counts: Counter[str] = field(default_factory=Counter)
+    # counters kept only per hour, not in the totals: the freshness buckets (ingest.lights)
+    hourly_counts: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
     # the earliest and latest ``indexed_at`` of the documents this run wrote (None: it wrote none)
     indexed_at_first: datetime | None = None
@@ -53,6 +55,7 @@ class Report:
         for stage, seconds in other.cpu_seconds.items():
             self.cpu_seconds[stage] = self.cpu_seconds.get(stage, 0.0) + seconds
         self.feed_counts.update(other.feed_counts)
+        self.hourly_counts.update(other.hourly_counts)
         self.errors.extend(other.errors)
         for at in (other.indexed_at_first, other.indexed_at_last):
             if at is not None:

@@ -63,7 +63,7 @@ class Runtime:
     def record(self, report: Report) -> None:
         if self.stats is not None:
             # The clock when the counts are written: what the pipeline view's hourly throughput shows.
-            self.stats.add(report.counts, report.feed_counts, at=datetime.now(UTC))
+            self.stats.add(report.counts, report.feed_counts, at=datetime.now(UTC), hour_only=report.hourly_counts)
 
     @contextmanager
     def leased(self, worker: str) -> Iterator[None]:

@@ -6,16 +6,30 @@ when missing."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from ingest.config import Settings
 from ingest.dates import iso_utc
 from ingest.feeds import load_feeds
+from ingest.lights import (
+    FRESHNESS_PREFIX,
+    Component,
+    DagInfo,
+    dag_component,
+    feeds_component,
+    freshness_component,
+    queue_component,
+    redis_component,
+    search_component,
+    worst,
+)
 from ingest.models import FeedSource, FeedState, QueueHealth
+from ingest.redact import redact
 
 if TYPE_CHECKING:
     import redis
@@ -26,10 +40,11 @@ THROUGHPUT = ("poll/queued", "index/indexed", "dedup/near_duplicate", "dedup/sam
 
 @dataclass(frozen=True)
 class HourCounts:
-    """The THROUGHPUT counters of one hour."""
+    """The THROUGHPUT counters of one hour, and its freshness buckets (``ingest.lights``)."""
 
     hour: datetime
     counts: dict[str, int]
+    freshness: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -45,6 +60,27 @@ class PipelineStatus:
     # None when Redis and the index hold the same state id; else what was lost and the way back (ingest.reconcile)
     state_problem: str | None = None
     state_lost: bool = False  # the problem is a lost state (not a search server that does not answer)
+    redis_at: str = ""  # where Redis and the search server were read (secrets hidden)
+    search_at: str = ""
+    dags: tuple[DagInfo, ...] = ()  # what Airflow said of the DAGs, where it was asked (the pipeline view)
+
+    @property
+    def health(self) -> list[Component]:
+        """The health lines (``ingest.lights``): Redis, the search server, the queue, the feeds, freshness,
+        then each DAG Airflow was asked about."""
+        q = self.queue
+        before = self.hourly[-2].counts if len(self.hourly) > 1 else {}
+        lines = [
+            redis_component(self.redis_at, None),
+            search_component(self.search_at, self.state_problem, self.state_lost),
+            queue_component(pending=q.pending, stale=q.stale, oldest_stale_seconds=q.oldest_stale_seconds,
+                            dead_letters=q.dead_letters, indexed_this_hour=self.last_hour.get("index/indexed", 0),
+                            indexed_last_hour=before.get("index/indexed", 0)),
+            feeds_component(self.feeds["by_state"]),
+            freshness_component(self.hourly[-1].freshness if self.hourly else {},
+                                self.hourly[-2].freshness if len(self.hourly) > 1 else {}),
+        ]
+        return lines + [dag_component(d, self.at) for d in self.dags]
 
     @property
     def last_hour(self) -> dict[str, int]:
@@ -65,12 +101,14 @@ class PipelineStatus:
             "dead_letters": self.queue.dead_letters,
             "queue": vars(self.queue),
             "counts": self.counts,
-            "hourly": [{"hour": iso_utc(h.hour), "counts": h.counts} for h in self.hourly],
+            "hourly": [{"hour": iso_utc(h.hour), "counts": h.counts, "freshness": h.freshness} for h in self.hourly],
             "last_hour": self.last_hour,
             "last_day": self.last_day,
             "feeds": self.feeds,
             "state_problem": self.state_problem,
             "state_lost": self.state_lost,
+            "light": worst(self.health),
+            "health": [vars(c) for c in self.health],
         }
 
 
@@ -83,8 +121,10 @@ def feed_health_rows(client: redis.Redis, settings: Settings, feeds: Sequence[Fe
                      RedisStats(client, settings.redis.prefix).read_feeds())
 
 
-def pipeline_status(settings: Settings, now: datetime, hours: int = 24) -> PipelineStatus:
-    """The pipeline's state read from Redis and the feed registry, with the counters of the last ``hours``."""
+def pipeline_status(settings: Settings, now: datetime, hours: int = 24, dags: Sequence[DagInfo] = ()
+                    ) -> PipelineStatus:
+    """The pipeline's state read from Redis and the feed registry, with the counters of the last ``hours``
+    (and ``dags``, what Airflow said of the DAGs, for the health lines)."""
     from ingest.stores.redis import RedisPendingQueue, RedisStats, build_redis_client
 
     client = build_redis_client(settings.redis.url)
@@ -98,9 +138,41 @@ def pipeline_status(settings: Settings, now: datetime, hours: int = 24) -> Pipel
         problem, lost = state_problem(client, settings)
     finally:
         client.close()
-    series = [HourCounts(start, {k: c.get(k, 0) for k in THROUGHPUT}) for start, c in hourly]
+    series = [HourCounts(start, {k: c.get(k, 0) for k in THROUGHPUT},
+                         {k: v for k, v in c.items() if k.startswith(FRESHNESS_PREFIX)}) for start, c in hourly]
     return PipelineStatus(at=now, queue=health, counts=counts, hourly=series, feeds=summarise_feeds(rows),
-                          state_problem=problem, state_lost=lost)
+                          state_problem=problem, state_lost=lost, redis_at=redact(settings.redis.url),
+                          search_at=_search_at(settings), dags=tuple(dags))
+
+
+def health_without_redis(settings: Settings, error: str, dags: Sequence[DagInfo], now: datetime
+                         ) -> list[Component]:
+    """The health lines when Redis does not answer (``error``): Redis red, whether the search server answers,
+    and the DAGs."""
+    from ingest.stores.elasticsearch import build_es_client
+
+    es = build_es_client(settings.elasticsearch)
+    try:
+        es.info()
+        search = search_component(_search_at(settings), None, False)
+    except Exception as e:
+        search = search_component(_search_at(settings), _no_answer(settings, e), False)
+    finally:
+        es.close()
+    return [redis_component(redact(settings.redis.url), error), search, *(dag_component(d, now) for d in dags)]
+
+
+def _search_at(settings: Settings) -> str:
+    return redact(", ".join(settings.elasticsearch.hosts))
+
+
+def _no_answer(settings: Settings, error: Exception) -> str:
+    text = " ".join(str(error).split())
+    # the client wraps the socket's error in two layers of "Connection error caused by": say the socket's words
+    found = re.search(r"\[Errno -?\d+\] [^)'\"]+", text) or re.search(r"(?:timed out|Read timeout)[^)'\"]*", text)
+    reason = (found.group(0) if found else text[:160]) or type(error).__name__
+    return redact(f"the search server does not answer at {_search_at(settings)} ({reason}); check "
+                  "INGEST_ELASTICSEARCH__HOSTS and that it runs")
 
 
 def state_problem(client: redis.Redis, settings: Settings) -> tuple[str | None, bool]:
@@ -117,8 +189,8 @@ def state_problem(client: redis.Redis, settings: Settings) -> tuple[str | None, 
                     settings.redis.prefix, settings.redis.url, create=False)
     except StateLostError as e:
         return str(e), True
-    except Exception:
-        return "the search server does not answer: Redis' state cannot be compared with the index", False
+    except Exception as e:
+        return _no_answer(settings, e) + "; Redis' state cannot be compared with the index", False
     finally:
         es.close()
     return None, False

@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -86,4 +87,10 @@ def test_the_view_says_what_is_wrong_when_redis_is_down(api: TestClient, monkeyp
     page = api.get("/ingest/")
     assert page.status_code == 503
     assert "Redis" in page.text and "INGEST_REDIS__URL" in page.text
-    assert api.get("/ingest/status.json").json()["error"].startswith(page.text.split('class="warn">')[1][:20])
+    said = api.get("/ingest/status.json")
+    assert said.status_code == 503 and said.json()["error"] in unescape(page.text)
+    assert said.json()["light"] == "red"
+    # what can still be known is said: the search server answers; the DAGs are not in this test's Airflow
+    assert [(c["name"], c["light"]) for c in said.json()["health"]] == [
+        ("Redis", "red"), ("search server", "green"), ("DAG ingest_poll_feeds", "red"),
+        ("DAG ingest_process_articles", "red"), ("DAG ingest_maintenance", "red")]

@@ -24,10 +24,11 @@ from ingest.cli.output import (
 )
 from ingest.cli.stopping import stop_on_signals
 from ingest.config import Settings, resolve_settings
-from ingest.errors import ConfigError
+from ingest.errors import ConfigError, ServiceUnavailableError
 
 if TYPE_CHECKING:
     from ingest.cli.progress import Progress
+    from ingest.lights import Component
     from ingest.models import FeedSource
     from ingest.stores.redis import RedisPendingQueue
 
@@ -125,14 +126,21 @@ def _queue(settings: Settings) -> RedisPendingQueue:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from ingest.status import pipeline_status
+    from ingest.status import health_without_redis, pipeline_status
 
-    status = pipeline_status(resolve_settings(), datetime.now(UTC))
+    settings, now = resolve_settings(), datetime.now(UTC)
+    try:
+        status = pipeline_status(settings, now)
+    except ServiceUnavailableError as e:  # Redis: still say whether the search server answers, then fail
+        if not args.json:
+            print_health(health_without_redis(settings, str(e), [], now))
+        raise
     lost = status.state_lost
     if args.json:
         print(json.dumps(status.as_dict(), indent=2, sort_keys=True))
         return EXIT_SERVICE if lost else 0
-    if status.state_problem:
+    print_health(status.health)
+    if lost:
         print(f"!! {status.state_problem}")
     q, feeds = status.queue, status.feeds
     reasons = ", ".join(f"{k} {v}" for k, v in q.dead_by_reason.items())
@@ -147,6 +155,16 @@ def cmd_status(args: argparse.Namespace) -> int:
     if lost:
         print(f"ingest: error: {status.state_problem}", file=sys.stderr)
     return EXIT_SERVICE if lost else 0
+
+
+def print_health(health: Sequence[Component]) -> None:
+    """The health lines, worst light first on the heading: what ``ingest status`` and the pipeline view say."""
+    from ingest.lights import worst
+
+    print(f"health: {worst(health)}")
+    width = max((len(c.name) for c in health), default=0)
+    for c in health:
+        print(f"  {c.light:5}  {c.name:{width}}  {c.summary}")
 
 
 def cmd_dlq(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -33,6 +34,7 @@ __all__ = [
     "build_kibana_client",
     "dashboard_url",
     "destination_id",
+    "discover_url",
     "import_saved_objects",
     "import_url",
     "load_saved_objects",
@@ -123,6 +125,21 @@ def import_url(kibana_url: str, space: str) -> str:
 def dashboard_url(kibana_url: str, space: str, dashboard_id: str = DASHBOARD_ID) -> str:
     """Where a browser opens the installed dashboard."""
     return f"{space_base(kibana_url, space)}/app/dashboards#/view/{dashboard_id}"
+
+
+def discover_url(kibana_url: str, space: str, kql: str = "", since: str = "now-24h") -> str:
+    """Kibana's Discover on the shipped data view: the documents matching ``kql`` (KQL; empty: all) published
+    since ``since`` (date math). Rison in the URL's fragment, as Kibana writes it."""
+    state = f"(dataSource:(dataViewId:{_rison(DATA_VIEW_ID)},type:dataView)"
+    if kql:
+        state += f",query:(language:kuery,query:{_rison(kql)})"
+    return (f"{space_base(kibana_url, space)}/app/discover#/?_g=(time:(from:{_rison(since)},to:now))"
+            f"&_a={quote(state + ')', safe='():,!*')}")
+
+
+def _rison(text: str) -> str:
+    """A rison string: quoted with ', in which ! and ' are escaped with !."""
+    return "'" + text.replace("!", "!!").replace("'", "!'") + "'"
 
 
 def auth_headers(settings: KibanaSettings) -> dict[str, str]:

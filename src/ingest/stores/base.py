@@ -98,7 +98,7 @@ class StatsSink(Protocol):
     """The operators' counters: ``stage/outcome`` totals, per feed and per hour."""
 
     def add(self, counts: Mapping[str, int], feed_counts: Mapping[str, int] | None = None,
-            at: datetime | None = None) -> None: ...
+            at: datetime | None = None, hour_only: Mapping[str, int] | None = None) -> None: ...
 
 
 class RobotsCache(Protocol):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
@@ -94,7 +95,7 @@ class RedisPendingQueue:
         replies = counted.execute()
         return [
             QueuedEntry(message_id, FeedEntry.model_validate_json(fields["entry"]), int(replies[2 * n]),
-                        replies[2 * n + 1])
+                        replies[2 * n + 1], _added_at(message_id))
             for n, (message_id, fields) in enumerate(messages)
         ]
 
@@ -253,3 +254,9 @@ class RedisPendingQueue:
             (message_id, fields) for message_id, fields in rows
             if (not wanted or message_id in wanted) and (reason is None or fields.get("reason") == reason)
         ]
+
+
+def _added_at(message_id: str) -> datetime | None:
+    """When a stream entry was added: the milliseconds of its id (``<ms>-<seq>``), as Redis made it."""
+    ms, _, _ = message_id.partition("-")
+    return datetime.fromtimestamp(int(ms) / 1000, UTC) if ms.isdigit() else None

@@ -73,8 +73,9 @@ class RedisStats:
         self.keys = Keys(prefix)
 
     def add(self, counts: Mapping[str, int], feed_counts: Mapping[str, int] | None = None,
-            at: datetime | None = None) -> None:
-        """Add to the running totals, and to the counters of the hour ``at`` falls in (kept HOURLY_DAYS)."""
+            at: datetime | None = None, hour_only: Mapping[str, int] | None = None) -> None:
+        """Add to the running totals, and to the counters of the hour ``at`` falls in (kept HOURLY_DAYS);
+        ``hour_only`` counters (the freshness buckets) go to the hour's counters alone."""
         pipe = self.client.pipeline()
         hour = self.keys.stats_hour(at) if at is not None else None
         for name, value in counts.items():
@@ -82,6 +83,9 @@ class RedisStats:
                 pipe.hincrby(self.keys.stats, name, value)
                 if hour:
                     pipe.hincrby(hour, name, value)
+        for name, value in (hour_only or {}).items():
+            if value and hour:
+                pipe.hincrby(hour, name, value)
         if hour:
             pipe.expire(hour, HOURLY_DAYS * 86400)
         for name, value in (feed_counts or {}).items():
