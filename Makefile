@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: setup demo test lint typecheck unit stop bench bench-poll bench-extract bench-dedup bench-story-models bench-ner bench-index bench-e2e airflow-ui clean
+.PHONY: setup demo test browser lint typecheck unit stop bench bench-poll bench-extract bench-dedup bench-story-models bench-ner bench-index bench-e2e airflow-ui clean
 
 setup: $(STAMP)
 
@@ -34,8 +34,14 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-test: lint typecheck
+test: lint typecheck browser
 	$(BIN)/pytest -q
+
+# The browser test (tests/e2e/test_live_view.py) drives Debian's headless Chromium through its chromedriver.
+browser:
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || { \
+		echo "installing Debian's chromium and chromium-driver (for the browser test)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
 unit: setup
 	$(BIN)/pytest -q tests/unit

@@ -229,12 +229,11 @@ def run_cli(svc: dict[str, Any], n: int) -> dict[str, Any]:
 
 
 def run_airflow(svc: dict[str, Any], n: int, tmp: Path) -> dict[str, Any]:
-    from e2e_airflow import Airflow
-
     from ingest.config import AirflowSettings
+    from ingest.embedded.airflow import LocalAirflow
 
     home = tmp / f"airflow-{uuid.uuid4().hex[:6]}"
-    airflow = Airflow(home, free_port(), svc["env"])
+    airflow = LocalAirflow(home, free_port(), svc["env"], dag_ids=("ingest_process_articles",))
     try:
         print("bench_e2e:   starting Airflow (not measured)…", file=sys.stderr, flush=True)
         try:
@@ -248,7 +247,7 @@ def run_airflow(svc: dict[str, Any], n: int, tmp: Path) -> dict[str, Any]:
         t0 = time.perf_counter()
         runs = []
         while svc["client"].xlen(f"{PREFIX}:stream:pending") and len(runs) < n // 500 + 5:
-            runs.append(airflow.run_once())
+            runs.append(airflow.run_once("ingest_process_articles"))
             if runs[-1]["state"] != "success":
                 break
         wall = time.perf_counter() - t0
