@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: setup demo test browser lint typecheck unit stop bench bench-poll bench-extract bench-dedup bench-story-models bench-ner bench-index bench-e2e airflow-ui clean
+.PHONY: setup demo test browser lint typecheck unit stop bench bench-poll bench-extract bench-dedup bench-story-models bench-ner bench-ner-en bench-index bench-e2e airflow-ui clean
 
 setup: $(STAMP)
 
@@ -75,6 +75,10 @@ bench-story-models: setup
 bench-ner: setup
 	$(BIN)/python bench/eval_ner.py
 	$(BIN)/python bench/bench_ner.py
+
+# English entities (issue 21): our rules vs plain en_core_web_sm on CoNLL-2003 validation, fit and held-out halves.
+bench-ner-en: setup
+	$(BIN)/python bench/eval_ner_en.py
 
 # Indexing: ElasticsearchSink.write vs helpers.streaming_bulk alone, same documents (fundus pages through the
 # pipeline's extract + to_document), same bulk size, interleaved, best of 3 on a spawned osmem (about 10 minutes;

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from spacy.tokens import Doc
 
     from ingest.gazetteer import Gazetteer
+    from ingest.ner_en import EnglishRules
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,8 @@ __all__ = [
 ]
 
 # 2: canonical entities (acronyms, majority labels, context cues, alias table), entity ids, places.
-ENRICHMENT_VERSION = "2"
+# 3: English rules (ingest.ner_en): all-caps lines re-cased, boundaries, nationalities, countries, teams.
+ENRICHMENT_VERSION = "3"
 
 # spaCy English labels (OntoNotes) folded into the four CoNLL labels; numbers and dates are not entities here.
 _LABELS: dict[str, EntityLabel] = {
@@ -76,6 +78,7 @@ class NerModels:
         self._loaded: dict[str, Language] = {}
         self._gazetteer = gazetteer
         self._aliases = aliases
+        self._english: EnglishRules | None = None
 
     def model_name(self, language: str | None) -> str | None:
         return {"fr": self.settings.model_fr, "en": self.settings.model_en}.get(normalise_language(language) or "")
@@ -106,6 +109,14 @@ class NerModels:
         if self._aliases is None:
             self._aliases = load_aliases()
         return self._aliases
+
+    @property
+    def english_rules(self) -> EnglishRules:
+        if self._english is None:
+            from ingest.ner_en import load_english_rules
+
+            self._english = load_english_rules()
+        return self._english
 
 
 def load_ner_pipeline(name: str, language: str | None = None) -> Language:
@@ -170,11 +181,18 @@ def find_entities(texts: Sequence[str], language: str | None, models: NerModels)
     if nlp is None:
         return [[] for _ in texts]
     settings = models.settings
+    english = normalise_language(language) == "en"
     found: list[list[Mention]] = [[] for _ in texts]
     jobs: list[tuple[int, int]] = []
     pieces: list[str] = []
     for i, text in enumerate(texts):
-        for offset, piece in chunk_text(text[: settings.max_chars], settings.chunk_chars):
+        read = text[: settings.max_chars]
+        if english:
+            # All-caps headlines and tables re-cased (same length): the model was trained on mixed case.
+            from ingest.ner_en import truecase_caps_lines
+
+            read = truecase_caps_lines(read)
+        for offset, piece in chunk_text(read, settings.chunk_chars):
             jobs.append((i, offset))
             pieces.append(piece)
     # Pieces of similar length share a batch: the NER's transition loop runs as long as the batch's longest doc.
@@ -185,6 +203,9 @@ def find_entities(texts: Sequence[str], language: str | None, models: NerModels)
         for k, doc in zip(order, docs, strict=True):
             i, offset = jobs[k]
             found[i].extend(_mentions(doc, offset))
+    if english:  # the surface forms are the article's, not the re-cased copy's
+        found = [[m.model_copy(update={"text": text[m.start : m.end]}) for m in mentions]
+                 for text, mentions in zip(texts, found, strict=True)]
     for mentions in found:
         mentions.sort(key=lambda m: (m.start, m.end))
     return found
@@ -206,7 +227,12 @@ def analyse_texts(texts: Sequence[str], language: str | None, models: NerModels)
     lang = normalise_language(language)
     results = []
     for text, mentions in zip(texts, raw, strict=True):
-        cleaned = relabel_by_context(text, clean_mentions(text, mentions), lang)
+        cleaned = clean_mentions(text, mentions)
+        if lang == "en":
+            from ingest.ner_en import refine_mentions
+
+            cleaned = refine_mentions(text, cleaned, models.english_rules, models.gazetteer)
+        cleaned = relabel_by_context(text, cleaned, lang)
         entities, settled = canonical_entities(cleaned, text, models.aliases)
         entities, settled = _known_places_as_loc(entities, settled, models.gazetteer)
         located, places = locate_places(entities, models.gazetteer)

@@ -1,4 +1,6 @@
-"""Scoring NER against IO-tagged corpora (``token TAG`` per line), for ``bench/eval_ner.py`` and the CI floors.
+"""Scoring NER against IO-tagged corpora (``token TAG`` per line), for ``bench/eval_ner.py`` and the CI floors,
+and against CoNLL-2003 style documents (``index token TAG`` per line, IOB2, ``-DOCSTART-`` between documents),
+for ``bench/eval_ner_en.py``.
 
 The corpus is cut into pseudo-documents of about ``doc_tokens`` tokens (after a full stop), whose tokens are
 joined by single spaces; a gold entity is a run of tokens with the same ``I-X`` tag (the IO scheme cannot
@@ -89,14 +91,63 @@ def _gold_doc(rows: Sequence[tuple[str, str]]) -> GoldDoc:
     return GoldDoc(text=" ".join(pieces), entities=frozenset(spans))
 
 
-def score(gold: Iterable[GoldDoc], predicted: Iterable[Iterable[Mention]]) -> Score:
-    """Exact-span, exact-label micro P/R/F1 over the labels the gold uses."""
+def read_conll_documents(path: Path, max_docs: int | None = None) -> list[GoldDoc]:
+    """The documents of a CoNLL-2003 style file (``index token TAG``, IOB2, blank line after each sentence,
+    ``-DOCSTART-`` before each document): a sentence's tokens joined by single spaces, one sentence a line,
+    as an article's paragraphs reach NER."""
+    docs: list[GoldDoc] = []
+    sentences: list[list[tuple[str, str]]] = []
+    current: list[tuple[str, str]] = []
+
+    def close_document() -> None:
+        if current:
+            sentences.append(list(current))
+            current.clear()
+        if sentences:
+            docs.append(_gold_lines(sentences))
+            sentences.clear()
+
+    for line in path.read_text(encoding="utf-8").splitlines():
+        parts = line.split()
+        if not parts:
+            if current:
+                sentences.append(list(current))
+                current.clear()
+            continue
+        token, tag = parts[-2], parts[-1]
+        if token == "-DOCSTART-":
+            close_document()
+            if max_docs is not None and len(docs) >= max_docs:
+                return docs
+            continue
+        current.append((token, tag))
+    close_document()
+    return docs[:max_docs] if max_docs is not None else docs
+
+
+def _gold_lines(sentences: Sequence[Sequence[tuple[str, str]]]) -> GoldDoc:
+    lines: list[str] = []
+    spans: set[Span] = set()
+    at = 0
+    for rows in sentences:
+        sentence = _gold_doc(rows)
+        lines.append(sentence.text)
+        spans.update((start + at, end + at, label) for start, end, label in sentence.entities)
+        at += len(sentence.text) + 1
+    return GoldDoc(text="\n".join(lines), entities=frozenset(spans))
+
+
+def score(
+    gold: Iterable[GoldDoc], predicted: Iterable[Iterable[Mention]], label: str | None = None
+) -> Score:
+    """Exact-span, exact-label micro P/R/F1 over the labels the gold uses (or over ``label`` alone)."""
     tp = fp = fn = 0
     gold_docs = list(gold)
-    labels = {label for doc in gold_docs for _, _, label in doc.entities}
+    labels = {label} if label else {lab for doc in gold_docs for _, _, lab in doc.entities}
     for doc, mentions in zip(gold_docs, predicted, strict=True):
         found = {(m.start, m.end, m.label) for m in mentions if m.label in labels}
-        tp += len(found & doc.entities)
-        fp += len(found - doc.entities)
-        fn += len(doc.entities - found)
+        expected = {span for span in doc.entities if span[2] in labels}
+        tp += len(found & expected)
+        fp += len(found - expected)
+        fn += len(expected - found)
     return Score(tp, fp, fn)
