@@ -16,7 +16,7 @@ import yaml
 
 from ingest.config import ElasticsearchSettings, Settings, load_settings
 from ingest.embedded.fixture_server import FixtureServer
-from ingest.embedded.services import DEMO_ROOT, free_port, spawn_redis, spawn_search
+from ingest.embedded.services import DEMO_ROOT, free_port, spawn_redis, spawn_redis_cluster, spawn_search
 from ingest.feeds import parse_feeds
 from ingest.models import FeedSource
 from ingest.stores.redis import delete_namespace
@@ -35,12 +35,37 @@ def shared_fixtures() -> Path:
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    proc = spawn_redis(port, tmp_path_factory.mktemp("redis"))
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.terminate()
-    proc.wait(10)
+def redis_cluster() -> bool:
+    """Whether the tests' Redis is a 3-master Redis Cluster (INGEST_TEST_REDIS=cluster; `make test` runs the
+    Redis-backed tests both ways) rather than one server."""
+    mode = os.environ.get("INGEST_TEST_REDIS", "single")
+    if mode not in ("single", "cluster"):
+        pytest.fail(f"INGEST_TEST_REDIS={mode!r}: expected single or cluster")
+    return mode == "cluster"
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_cluster: bool, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A node of the tests' Redis (a cluster client finds the other masters from it)."""
+    if redis_cluster:
+        ports = [free_port() for _ in range(3)]
+        procs = spawn_redis_cluster(ports, tmp_path_factory.mktemp("redis-cluster"))
+    else:
+        ports = [free_port()]
+        procs = [spawn_redis(ports[0], tmp_path_factory.mktemp("redis"))]
+    yield f"redis://127.0.0.1:{ports[0]}/0"
+    for proc in procs:
+        proc.terminate()
+        proc.wait(10)
+
+
+def redis_for(redis_url: str, redis_cluster: bool, decode: bool = True) -> redis.Redis:
+    """A client of the tests' Redis, a cluster client on a cluster (``decode=False``: values as bytes)."""
+    if redis_cluster:
+        from redis.cluster import RedisCluster
+
+        return RedisCluster.from_url(redis_url, decode_responses=decode)  # type: ignore[return-value]
+    return redis.Redis.from_url(redis_url, decode_responses=decode)
 
 
 @pytest.fixture(scope="session")
@@ -94,10 +119,10 @@ def es_settings(search_server: tuple[str, str]) -> ElasticsearchSettings:
 
 
 @pytest.fixture
-def settings(redis_url: str, es_settings: ElasticsearchSettings, tmp_path: Path) -> Settings:
+def settings(redis_url: str, redis_cluster: bool, es_settings: ElasticsearchSettings, tmp_path: Path) -> Settings:
     """Settings for one test: its own Redis key prefix and its own index, so tests never see each other."""
     return load_settings(
-        redis={"url": redis_url, "prefix": f"t{uuid.uuid4().hex[:8]}"},
+        redis={"url": redis_url, "prefix": f"t{uuid.uuid4().hex[:8]}", "cluster": redis_cluster},
         elasticsearch=es_settings.model_dump(),
         # Every fixture "site" is the one loopback server: no spacing between requests unless a test asks.
         http={"allow_private": True, "timeout": 5.0, "connect_timeout": 2.0, "host_min_interval_seconds": 0.0,
@@ -108,8 +133,8 @@ def settings(redis_url: str, es_settings: ElasticsearchSettings, tmp_path: Path)
 
 
 @pytest.fixture
-def redis_client(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
+def redis_client(redis_url: str, redis_cluster: bool) -> Iterator[redis.Redis]:
+    client = redis_for(redis_url, redis_cluster)
     yield client
     client.close()
 

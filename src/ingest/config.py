@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from ingest.embedded.discover import running_services
@@ -28,6 +28,14 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 class RedisSettings(BaseModel):
     url: str = "redis://127.0.0.1:6379/0"
     prefix: str = Field(default="ingest", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+    # A Redis Cluster: the client is a cluster client seeded from ``url`` (any one node; database 0 only).
+    cluster: bool = False
+
+    @model_validator(mode="after")
+    def _cluster_database(self) -> RedisSettings:
+        if self.cluster and urlsplit(self.url).path.strip("/") not in ("", "0"):
+            raise ValueError("a Redis Cluster has database 0 only: end INGEST_REDIS__URL with /0")
+        return self
 
     @field_validator("url")
     @classmethod

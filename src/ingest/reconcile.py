@@ -169,9 +169,9 @@ def verify_settings(settings: Settings, repair: bool = False, sample: int | None
                     on_progress: Callable[[VerifyProgress], None] | None = None) -> Verification:
     """:func:`verify_index` on the stores the settings name (``ingest index verify``, the maintenance DAG)."""
     from ingest.stores.elasticsearch import build_es_client, check_search_server
-    from ingest.stores.redis import build_redis_client
+    from ingest.stores.redis import connect_redis
 
-    client = build_redis_client(settings.redis.url)
+    client = connect_redis(settings.redis)
     es = build_es_client(settings.elasticsearch)
     prefix = settings.redis.prefix
     try:

@@ -36,7 +36,7 @@ from ingest.stores.redis import (
     RedisStats,
     RedisStoryStore,
     RedisWorkers,
-    build_redis_client,
+    connect_redis,
 )
 
 
@@ -109,7 +109,7 @@ def build_runtime(settings: Settings, models: NerModels | None = None, search: b
 
     ``search=False`` skips the search-server check, for workers that only poll feeds.
     """
-    redis_client = build_redis_client(settings.redis.url)
+    redis_client = connect_redis(settings.redis)
     es = build_es_client(settings.elasticsearch)
     if search:
         check_search_server(es, ", ".join(settings.elasticsearch.hosts))
@@ -117,7 +117,7 @@ def build_runtime(settings: Settings, models: NerModels | None = None, search: b
     workers = RedisWorkers(redis_client, prefix, settings.pipeline.lease_seconds)
     limiter = RedisHostLimiter(
         settings.redis.url, prefix, settings.http.host_min_interval_seconds, settings.http.host_max_concurrent,
-        hold_seconds=settings.http.total_timeout + settings.http.connect_timeout,
+        hold_seconds=settings.http.total_timeout + settings.http.connect_timeout, cluster=settings.redis.cluster,
     )
     sink = ElasticsearchSink(es, settings.elasticsearch)
     if search:  # Redis and the index must remember the same state (ingest.reconcile); a poll-only worker skips it

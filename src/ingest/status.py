@@ -125,9 +125,9 @@ def pipeline_status(settings: Settings, now: datetime, hours: int = 24, dags: Se
                     ) -> PipelineStatus:
     """The pipeline's state read from Redis and the feed registry, with the counters of the last ``hours``
     (and ``dags``, what Airflow said of the DAGs, for the health lines)."""
-    from ingest.stores.redis import RedisPendingQueue, RedisStats, build_redis_client
+    from ingest.stores.redis import RedisPendingQueue, RedisStats, connect_redis
 
-    client = build_redis_client(settings.redis.url)
+    client = connect_redis(settings.redis)
     try:
         health = RedisPendingQueue.for_settings(client, settings).health()
         stats = RedisStats(client, settings.redis.prefix)

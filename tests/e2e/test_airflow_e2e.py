@@ -26,7 +26,7 @@ from ingest.config import Settings, load_settings
 from ingest.index import SCHEMA_VERSION
 from ingest.models import FeedEntry, FeedState
 from ingest.stores.elasticsearch import build_es_client
-from ingest.stores.redis import RedisFeedStateStore, RedisPendingQueue, build_redis_client
+from ingest.stores.redis import RedisFeedStateStore, RedisPendingQueue, connect_redis
 
 pytestmark = [pytest.mark.airflow, pytest.mark.usefixtures("airflow_db")]
 
@@ -78,7 +78,7 @@ def _queued_runs(dag_id: str, *, clear: bool = False) -> int:
 
 
 def _queue(settings: Settings) -> RedisPendingQueue:
-    client = build_redis_client(settings.redis.url)
+    client = connect_redis(settings.redis)
     return RedisPendingQueue(client, settings.redis.prefix, settings.pipeline.consumer_group, 3600)
 
 
@@ -175,7 +175,7 @@ def test_maintenance_reclaims_replays_on_request_and_reports_feeds(
         "airflow": settings.airflow.model_copy(update={"forget_consumers_after_hours": 0}),
     })
     use_settings(settings, monkeypatch, feeds, tmp_path)
-    queue = RedisPendingQueue(build_redis_client(settings.redis.url), settings.redis.prefix,
+    queue = RedisPendingQueue(connect_redis(settings.redis), settings.redis.prefix,
                               settings.pipeline.consumer_group, 0)
     # A worker took three entries and died with them; two more went to the dead letters; one was never read.
     entries = [(f"a{i}", FeedEntry(feed_id=feeds[0].id, feed_name="F", url=f"{feed_base_url}/gone-{i}.html"))

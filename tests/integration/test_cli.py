@@ -17,7 +17,7 @@ from ingest.config import Settings
 from ingest.embedded.fixture_server import FixtureServer
 from ingest.embedded.services import free_port
 from ingest.stores.elasticsearch import build_es_client
-from ingest.stores.redis import RedisPendingQueue, build_redis_client
+from ingest.stores.redis import RedisPendingQueue, connect_redis
 from tests.conftest import demo_feeds, shared_fixtures
 
 INGEST = [sys.executable, "-m", "ingest.cli"]
@@ -39,6 +39,7 @@ def settings_env(settings: Settings, tmp_path: Path) -> dict[str, str]:
     return {
         "INGEST_REDIS__URL": settings.redis.url,
         "INGEST_REDIS__PREFIX": settings.redis.prefix,
+        "INGEST_REDIS__CLUSTER": str(settings.redis.cluster).lower(),
         "INGEST_ELASTICSEARCH__HOSTS": json.dumps(settings.elasticsearch.hosts),
         "INGEST_ELASTICSEARCH__SERVER_MODE": settings.elasticsearch.server_mode,
         "INGEST_ELASTICSEARCH__INDEX_PREFIX": settings.elasticsearch.index_prefix,
@@ -293,7 +294,7 @@ def _worker_fetching(env: dict[str, str], fixture_server: FixtureServer) -> subp
 
 
 def _every_page_indexed_once(settings: Settings) -> None:
-    client = build_redis_client(settings.redis.url)
+    client = connect_redis(settings.redis)
     queue = RedisPendingQueue.for_settings(client, settings)
     assert queue.pending_count() == 0 and queue.dead_letters() == []
     es = build_es_client(settings.elasticsearch)

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import redis
 import yaml
 
 from ingest.config import Settings
@@ -199,8 +198,7 @@ def test_crashed_worker_entries_are_reclaimed(settings: Settings, feed_base_url:
     assert len(crashed) == 3
     report = process_pending(rt, "healthy-worker", NOW)
     assert report.counts["index/indexed"] == 3
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    assert client.xlen(f"{settings.redis.prefix}:stream:pending") == 0
+    assert rt.queue.pending_count() == 0
 
 
 def test_shards_group_feeds_by_host() -> None:
@@ -305,6 +303,7 @@ def test_feed_schedule_and_health(settings: Settings, fixture_server: FixtureSer
     registry.write_text(yaml.safe_dump({"feeds": [f.model_dump(mode="json") for f in feeds]}))
     env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
     env.update({"INGEST_REDIS__URL": settings.redis.url, "INGEST_REDIS__PREFIX": settings.redis.prefix,
+                "INGEST_REDIS__CLUSTER": str(settings.redis.cluster).lower(),
                 "INGEST_EMBEDDED__STATE_DIR": str(tmp_path)})
     out = subprocess.run([sys.executable, "-m", "ingest.cli", "feeds", "status", "--feeds", str(registry), "--json"],
                          capture_output=True, text=True, env=env, check=True).stdout

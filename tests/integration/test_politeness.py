@@ -14,7 +14,7 @@ from ingest.embedded.fixture_server import FixtureServer
 from ingest.pipeline import poll_feeds
 from ingest.politeness import host_turn
 from ingest.runtime import build_poll_runtime
-from ingest.stores.redis import RedisFeedStateStore, RedisHostLimiter, build_redis_client
+from ingest.stores.redis import RedisFeedStateStore, RedisHostLimiter, connect_redis
 from tests.conftest import demo_feeds
 
 HOST = "example.org"
@@ -28,10 +28,11 @@ class _LateGrants(RedisHostLimiter):
         return await super().try_acquire(host)
 
 
-def test_a_grant_that_comes_after_the_deadline_is_given_back(redis_url: str, prefix: str) -> None:
+def test_a_grant_that_comes_after_the_deadline_is_given_back(redis_url: str, redis_cluster: bool, prefix: str
+                                                             ) -> None:
     """The fetch's deadline runs out while its ``try_acquire`` is still waiting for Redis: the grant that then
     arrives is released, not left to hold the host until its lease expires a minute later."""
-    late = _LateGrants(redis_url, prefix, min_interval=0.0, max_inflight=1, hold_seconds=60)
+    late = _LateGrants(redis_url, prefix, min_interval=0.0, max_inflight=1, hold_seconds=60, cluster=redis_cluster)
 
     async def wait_for_turn() -> None:
         async with asyncio.timeout(0.1), host_turn(late, HOST, 10.0, f"http://{HOST}/"):
@@ -44,7 +45,7 @@ def test_a_grant_that_comes_after_the_deadline_is_given_back(redis_url: str, pre
         await late.aclose()
 
     async def ask_again() -> tuple[str | None, float]:
-        limiter = RedisHostLimiter(redis_url, prefix, 0.0, 1, hold_seconds=60)
+        limiter = RedisHostLimiter(redis_url, prefix, 0.0, 1, hold_seconds=60, cluster=redis_cluster)
         try:
             return await limiter.try_acquire(HOST)
         finally:
@@ -64,7 +65,8 @@ def test_a_dead_workers_host_lease_delays_a_feed_but_never_fails_it(settings: Se
     settings.http.host_max_wait_seconds = 15.0
     feeds = demo_feeds(fixture_server.base_url)[:1]
     host = urlsplit(feeds[0].url).hostname or ""
-    dead = RedisHostLimiter(settings.redis.url, settings.redis.prefix, 0.0, 2, hold_seconds=3.0)
+    dead = RedisHostLimiter(settings.redis.url, settings.redis.prefix, 0.0, 2, hold_seconds=3.0,
+                            cluster=settings.redis.cluster)
 
     async def die_holding_the_host() -> None:
         token, _ = await dead.try_acquire(host)
@@ -77,5 +79,5 @@ def test_a_dead_workers_host_lease_delays_a_feed_but_never_fails_it(settings: Se
         report = poll_feeds(rt, feeds, datetime.now(UTC))
     assert time.monotonic() - started >= 2.0  # it did wait for the lease to lapse
     assert report.counts["poll/feeds_ok"] == 1 and report.counts["poll/timeout"] == 0
-    state = RedisFeedStateStore(build_redis_client(settings.redis.url), settings.redis.prefix).get(feeds[0].id)
+    state = RedisFeedStateStore(connect_redis(settings.redis), settings.redis.prefix).get(feeds[0].id)
     assert state.consecutive_failures == 0 and state.last_error is None

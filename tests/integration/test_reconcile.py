@@ -44,9 +44,11 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture
 def own_redis(settings: Settings, tmp_path: Path) -> Iterator[tuple[Settings, int]]:
-    """The test's settings pointed at a Redis of its own (to kill and restart), on a free port."""
+    """The test's settings pointed at a Redis of its own (to kill and restart), on a free port: one server, also
+    when the other tests run on a cluster (what is tested is one server losing its state)."""
     port = free_port()
     settings.redis.url = f"redis://127.0.0.1:{port}/0"
+    settings.redis.cluster = False
     yield settings, port
     subprocess.run(["pkill", "-f", f"redis-server 127.0.0.1:{port}"], check=False)
 

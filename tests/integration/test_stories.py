@@ -17,7 +17,7 @@ from ingest.models import Article, Source
 from ingest.search_index.query import parse_filters, search_articles
 from ingest.stores.elasticsearch import ElasticsearchSink, build_es_client
 from ingest.stores.redis import RedisDedupStore, RedisStoryStore
-from tests.conftest import shared_fixtures
+from tests.conftest import redis_for, shared_fixtures
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
 SETTINGS = DedupSettings()
@@ -85,19 +85,20 @@ def test_window_and_retries(redis_client: redis.Redis, prefix: str, seed_text: s
     assert ttls and all(0 < t <= (settings.window_days + 1) * 86400 for t in ttls)
 
 
-def test_postings_are_bounded(redis_client: redis.Redis, redis_url: str, prefix: str, seed_text: str) -> None:
+def test_postings_are_bounded(redis_client: redis.Redis, redis_url: str, redis_cluster: bool, prefix: str,
+                              seed_text: str) -> None:
     settings = DedupSettings(max_postings=4)
     store = RedisStoryStore(redis_client, prefix, settings)
     sig = signature(seed_text, "fr", settings)
     for n in range(12):
         store.assign(f"copy{n}", sig, NOW)
     buckets = [k for k in redis_client.scan_iter(f"{prefix}:*") if ":f:" in k or ":k:" in k]
-    raw = redis.Redis.from_url(redis_url)  # the postings are bytes
+    raw = redis_for(redis_url, redis_cluster, decode=False)  # the postings are bytes
     lengths = [len(v) for k in buckets for v in raw.hvals(k)]
     assert lengths and max(lengths) == 4 * settings.max_postings
 
 
-def test_two_workers_with_copies_of_one_story_make_one_story(redis_client: redis.Redis, prefix: str,
+def test_two_workers_with_copies_of_one_story_make_one_story(redis_url: str, redis_cluster: bool, prefix: str,
                                                              seed_text: str) -> None:
     """Workers assign copies of the same stories at the same moment; each story ends with one story_id."""
     settings = DedupSettings()
@@ -111,7 +112,7 @@ def test_two_workers_with_copies_of_one_story_make_one_story(redis_client: redis
     results: dict[str, str] = {}
 
     def worker(n: int) -> None:
-        client = redis.Redis(connection_pool=redis_client.connection_pool)
+        client = redis_for(redis_url, redis_cluster)  # each worker its own connections
         store = RedisStoryStore(client, prefix, settings)
         for story, text in texts.items():
             barrier.wait()

@@ -18,7 +18,7 @@ from ingest.models import Article, FeedSource
 from ingest.pipeline import poll_feeds, process_pending
 from ingest.runtime import build_runtime
 from ingest.stores.elasticsearch import build_es_client
-from ingest.stores.redis import RedisPendingQueue, build_redis_client
+from ingest.stores.redis import RedisPendingQueue, connect_redis
 from tests.conftest import shared_fixtures
 from tests.integration.test_cli import run, settings_env
 
@@ -108,7 +108,7 @@ def test_several_worker_processes_share_one_stream(settings: Settings, fixture_s
     assert len(indexed) == 2 and all(n > 0 for n in indexed), workers
     assert re.search(r"^cpu seconds: .*enrich=", done.stdout, re.M)
 
-    queue = RedisPendingQueue.for_settings(build_redis_client(settings.redis.url), settings)
+    queue = RedisPendingQueue.for_settings(connect_redis(settings.redis), settings)
     assert queue.pending_count() == 0 and queue.dead_letters() == []
     docs = _sources(settings)
     assert sum(indexed) == len(docs)  # none indexed twice (an _id written twice would count twice above)

@@ -133,11 +133,12 @@ def test_is_live_on_a_terminal_only(monkeypatch: pytest.MonkeyPatch) -> None:
         with os.fdopen(slave, "w", closefd=False) as terminal:
             monkeypatch.setenv("TERM", "xterm-256color")
             assert is_live(terminal)
-            assert Progress(stream=terminal).live
             root = logging.getLogger()
             level = root.level
-            root.setLevel(logging.INFO)  # `ingest -v`: log lines on stderr, plain progress lines between them
             try:
+                root.setLevel(logging.WARNING)  # what the CLI sets without -v (other tests leave it at INFO)
+                assert Progress(stream=terminal).live
+                root.setLevel(logging.INFO)  # `ingest -v`: log lines on stderr, plain progress lines between them
                 assert not Progress(stream=terminal).live
             finally:
                 root.setLevel(level)

@@ -236,9 +236,9 @@ def check_index(sample: int = 1000) -> dict[str, Any]:
 @contextmanager
 def _redis(settings: Settings) -> Iterator[redis.Redis]:
     """A Redis client for one task, closed when the task is done."""
-    from ingest.stores.redis import build_redis_client
+    from ingest.stores.redis import connect_redis
 
-    client = build_redis_client(settings.redis.url)
+    client = connect_redis(settings.redis)
     try:
         yield client
     finally:

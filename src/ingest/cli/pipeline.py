@@ -120,9 +120,9 @@ def run_pipeline(settings: Settings, feeds_path: Path, progress: Progress | None
 
 
 def _queue(settings: Settings) -> RedisPendingQueue:
-    from ingest.stores.redis import RedisPendingQueue, build_redis_client
+    from ingest.stores.redis import RedisPendingQueue, connect_redis
 
-    return RedisPendingQueue.for_settings(build_redis_client(settings.redis.url), settings)
+    return RedisPendingQueue.for_settings(connect_redis(settings.redis), settings)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -225,9 +225,9 @@ def cmd_feeds(args: argparse.Namespace) -> int:
 
 def _feeds_status(settings: Settings, feeds: Sequence[FeedSource], as_json: bool) -> int:
     from ingest.status import feed_health_rows
-    from ingest.stores.redis import build_redis_client
+    from ingest.stores.redis import connect_redis
 
-    rows = feed_health_rows(build_redis_client(settings.redis.url), settings, feeds)
+    rows = feed_health_rows(connect_redis(settings.redis), settings, feeds)
     if as_json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -337,9 +337,9 @@ def _reconcile_embedded(settings: Settings) -> None:
     make them agree before the demo runs (what an operator does with `ingest index verify --repair`)."""
     from ingest.reconcile import verify_settings
     from ingest.status import state_problem
-    from ingest.stores.redis import build_redis_client
+    from ingest.stores.redis import connect_redis
 
-    client = build_redis_client(settings.redis.url)
+    client = connect_redis(settings.redis)
     try:
         problem, lost = state_problem(client, settings)
     finally:

@@ -179,10 +179,10 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     """The pipeline's dedup step (same code, same settings) over a file, in a Redis namespace of its own that
     is deleted afterwards, so it neither sees nor changes what the pipeline keeps."""
     from ingest.dedup import ClusterInput, cluster
-    from ingest.stores.redis import RedisDedupStore, RedisStoryStore, build_redis_client, delete_namespace
+    from ingest.stores.redis import RedisDedupStore, RedisStoryStore, connect_redis, delete_namespace
 
     settings = resolve_settings()
-    client = build_redis_client(settings.redis.url)
+    client = connect_redis(settings.redis)
     prefix = f"{settings.redis.prefix}:cluster:{uuid.uuid4().hex[:12]}"
 
     def records() -> Iterator[ClusterInput]:

@@ -76,6 +76,42 @@ def spawn_redis(port: int, data_dir: Path, detached: bool = False) -> subprocess
     return proc
 
 
+def spawn_redis_cluster(ports: list[int], data_dir: Path) -> list[subprocess.Popen[bytes]]:
+    """A Redis Cluster of ``len(ports)`` masters (at least 3, no replicas) on loopback, in memory, for the tests
+    and benchmarks: ``redis-server --cluster-enabled yes`` on each port, then ``redis-cli --cluster create``;
+    returns once every slot is served. Seed a client with any one node (``redis://127.0.0.1:<port>/0``)."""
+    procs: list[subprocess.Popen[bytes]] = []
+    cli = shutil.which("redis-cli", path=f"{Path(redis_server_binary()).parent}:/usr/bin:/usr/local/bin")
+    if not cli:
+        raise ConfigError("redis-cli is not installed; run `make setup` (Debian's redis-server brings it)")
+    try:
+        for port in ports:
+            node = data_dir / str(port)
+            node.mkdir(parents=True, exist_ok=True)
+            procs.append(subprocess.Popen(
+                [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(node),
+                 # the bus port, else port + 10000: past 65535 for a high free port
+                 "--cluster-enabled", "yes", "--cluster-port", str(free_port()), "--cluster-config-file", "nodes.conf",
+                 "--save", "",
+                 "--appendonly", "no", "--protected-mode", "yes"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            wait_for_port("redis-server", port, procs[-1])
+        subprocess.run([cli, "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports), "--cluster-replicas", "0",
+                        "--cluster-yes"], check=True, capture_output=True, timeout=60)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            info = subprocess.run([cli, "-p", str(ports[0]), "cluster", "info"], capture_output=True, text=True,
+                                  timeout=10, check=False).stdout
+            if "cluster_state:ok" in info:
+                return procs
+            time.sleep(0.2)
+        raise ConfigError(f"the Redis Cluster on ports {ports} did not reach cluster_state:ok within 30 s")
+    except BaseException:
+        for proc in procs:
+            proc.terminate()
+        raise
+
+
 def spawn_search(port: int, detached: bool = False) -> subprocess.Popen[bytes]:
     args = [osmem_binary(), "-addr", f"127.0.0.1:{port}", "-no-stdin-watch", "-no-ja"]
     if not detached:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ingest.stores.redis.dedup import RedisDedupStore, RedisStoryStore
 from ingest.stores.redis.hosts import RedisHostLimiter, RedisRobotsCache
-from ingest.stores.redis.keys import Keys, build_redis_client, delete_namespace
+from ingest.stores.redis.keys import Keys, build_redis_client, connect_redis, delete_namespace
 from ingest.stores.redis.queue import RedisPendingQueue
 from ingest.stores.redis.state import RedisEpoch, RedisFeedStateStore, RedisStats
 from ingest.stores.redis.workers import RedisWorkers
@@ -23,5 +23,6 @@ __all__ = [
     "RedisStoryStore",
     "RedisWorkers",
     "build_redis_client",
+    "connect_redis",
     "delete_namespace",
 ]

@@ -12,7 +12,7 @@ import redis
 
 from ingest.config import DedupSettings
 from ingest.models import Assignment, Mark, Signature, text_key
-from ingest.stores.redis.keys import Keys, load_script
+from ingest.stores.redis.keys import Keys, is_cluster, load_script
 from ingest.stores.redis.workers import RedisWorkers
 
 # stories.lua keeps an id after a one-byte length whose top bit marks hex ids (the pipeline's) kept as bytes.
@@ -112,7 +112,8 @@ class RedisDedupStore:
         pipe.expire(key, self._ttl(now), nx=True)
         # The mark now keeps a re-poll from queueing the URL again; dropping the "queued" mark lets a later
         # update of the entry be queued (a poll racing this at worst queues an entry found unchanged).
-        pipe.delete(self.keys.claim(article_id), self.keys.queued(article_id))
+        for key in (self.keys.claim(article_id), self.keys.queued(article_id)):  # one key a command: a cluster
+            pipe.delete(key)  # pipeline refuses several, even in one slot
 
     def indexed_ids(self, now: datetime) -> Iterator[str]:
         """Every article id marked as indexed (its mark has a story) in the generations read, once each."""
@@ -198,19 +199,24 @@ class RedisStoryStore:
         self.client = client
         self.keys = Keys(prefix)
         self.settings = settings
-        self._assign = client.register_script(load_script("stories.lua"))
+        script = load_script("stories.lua")
+        self._assign = client.register_script(script)
+        if is_cluster(client):  # a cluster pipeline cannot load a script on its own: every master has it first
+            client.script_load(script)
 
     def assign(
         self, article_id: str, signature: Signature, now: datetime, insert: bool = True,
         kept_story: str | None = None,
     ) -> Assignment:
-        reply: Any = self._assign(args=self.script_args(article_id, signature, now, insert, kept_story))
+        # The script names its keys itself (all under one hash tag); the tag's key routes it on a Redis Cluster.
+        reply: Any = self._assign(keys=[self.keys.stories],
+                                  args=self.script_args(article_id, signature, now, insert, kept_story))
         kind, story_id, duplicate_of, score = reply
         return Assignment(story_id=story_id, duplicate_of=duplicate_of or None, score=float(score), kind=kind)
 
     def queue_assign(self, pipe: redis.client.Pipeline, article_id: str, signature: Signature, now: datetime) -> None:
         """``assign`` (keeping the article) queued on a pipeline, for bulk loads; the replies are not read."""
-        self._assign(args=self.script_args(article_id, signature, now, True), client=pipe)
+        self._assign(keys=[self.keys.stories], args=self.script_args(article_id, signature, now, True), client=pipe)
 
     def script_args(
         self, article_id: str, signature: Signature, now: datetime, insert: bool, kept_story: str | None = None,

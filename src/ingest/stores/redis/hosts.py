@@ -6,10 +6,11 @@ import asyncio
 import uuid
 import weakref
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import redis
 import redis.asyncio as aredis
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.commands.core import AsyncScript
 
 from ingest.stores.redis.keys import Keys, load_script
@@ -36,8 +37,9 @@ class RedisHostLimiter:
 
     def __init__(
         self, url: str, prefix: str, min_interval: float, max_inflight: int, hold_seconds: float = 60.0,
+        cluster: bool = False,
     ) -> None:
-        self.url = url
+        self.url, self.cluster = url, cluster
         self.keys = Keys(prefix)
         self.interval_ms = int(min_interval * 1000)
         self.hold_ms = int(hold_seconds * 1000)
@@ -51,8 +53,10 @@ class RedisHostLimiter:
         loop = asyncio.get_running_loop()
         found = self._by_loop.get(loop)
         if found is None:
-            client = aredis.Redis.from_url(self.url, decode_responses=True, socket_connect_timeout=3,
-                                           socket_timeout=30)
+            # (a host's three keys share its hash tag: on a Redis Cluster each script runs on the host's master)
+            client = cast(aredis.Redis, AsyncRedisCluster.from_url(
+                self.url, decode_responses=True, socket_connect_timeout=3, socket_timeout=30)) if self.cluster else \
+                aredis.Redis.from_url(self.url, decode_responses=True, socket_connect_timeout=3, socket_timeout=30)
             found = _LoopClient(client, *(client.register_script(load_script(name)) for name in (
                 "host_acquire.lua", "host_answered.lua", "host_penalize.lua")))
             self._by_loop[loop] = found

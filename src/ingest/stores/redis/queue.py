@@ -14,7 +14,7 @@ from redis.typing import EncodableT, FieldT
 from ingest.config import Settings
 from ingest.errors import ConfigError
 from ingest.models import FeedEntry, QueuedEntry, QueueHealth
-from ingest.stores.redis.keys import Keys
+from ingest.stores.redis.keys import Keys, is_cluster
 from ingest.stores.redis.workers import RedisWorkers
 
 QUEUED_TTL_SECONDS = 7 * 24 * 3600
@@ -29,7 +29,7 @@ class RedisPendingQueue:
         workers: RedisWorkers | None = None,
     ) -> None:
         self.client = client
-        self.keys = Keys(prefix)
+        self.keys = Keys(prefix, is_cluster(client))
         self.group = group
         self.reclaim_idle_ms = reclaim_idle_seconds * 1000
         # The entries of a consumer whose lease is gone (and that has not read for a lease) are taken over at

@@ -76,7 +76,7 @@ class RedisStats:
             at: datetime | None = None, hour_only: Mapping[str, int] | None = None) -> None:
         """Add to the running totals, and to the counters of the hour ``at`` falls in (kept HOURLY_DAYS);
         ``hour_only`` counters (the freshness buckets) go to the hour's counters alone."""
-        pipe = self.client.pipeline()
+        pipe = self.client.pipeline(transaction=False)  # counters: on a Redis Cluster their keys lie on any master
         hour = self.keys.stats_hour(at) if at is not None else None
         for name, value in counts.items():
             if value:
