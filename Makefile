@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: setup demo test browser lint typecheck unit stop bench bench-poll bench-extract bench-dedup bench-cluster bench-story-models bench-ner bench-ner-en bench-index bench-e2e airflow-ui clean
+.PHONY: setup demo test test-services lint typecheck unit stop bench bench-poll bench-extract bench-dedup bench-cluster bench-story-models bench-ner bench-ner-en bench-index bench-e2e airflow-ui clean
 
 setup: $(STAMP)
 
@@ -40,15 +40,19 @@ typecheck: setup
 CLUSTER_TESTS := tests/integration/test_stories.py tests/integration/test_workers.py tests/integration/test_pipeline.py \
 	tests/integration/test_politeness.py tests/integration/test_polling.py tests/integration/test_updates.py
 
-test: lint typecheck browser
+test: lint typecheck test-services
 	$(BIN)/pytest -q
 	INGEST_TEST_REDIS=cluster $(BIN)/pytest -q $(CLUSTER_TESTS)
 
-# The browser test (tests/e2e/test_live_view.py) drives Debian's headless Chromium through its chromedriver.
-browser:
+# What only the tests start: Debian's headless Chromium and its chromedriver (tests/e2e/test_live_view.py) and
+# PostgreSQL for Airflow's Celery executor (tests/e2e/test_celery.py; a throwaway cluster on a free port).
+test-services:
 	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || { \
 		echo "installing Debian's chromium and chromium-driver (for the browser test)"; \
 		$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		echo "installing Debian's postgresql (for the Celery executor test)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
 unit: setup
 	$(BIN)/pytest -q tests/unit

@@ -31,8 +31,12 @@ COMPONENTS = ("api-server", "scheduler", "dag-processor")
 
 class LocalAirflow:
     def __init__(self, home: Path, port: int, ingest_env: Mapping[str, str], dag_ids: Sequence[str] = DAG_IDS,
-                 plugins: bool = False, all_admins: bool = True) -> None:
+                 plugins: bool = False, all_admins: bool = True, airflow_env: Mapping[str, str] | None = None,
+                 celery_workers: Mapping[str, Mapping[str, str]] | None = None) -> None:
+        """``airflow_env``: more AIRFLOW__* settings (another executor, database); ``celery_workers``: name →
+        its own environment, one ``airflow celery worker`` each (with CeleryExecutor in ``airflow_env``)."""
         self.home, self.port, self.dag_ids, self.all_admins = home, port, tuple(dag_ids), all_admins
+        self.celery_workers = dict(celery_workers or {})
         self.base = f"http://127.0.0.1:{port}"
         dags = home / "dags"
         dags.mkdir(parents=True, exist_ok=True)
@@ -60,8 +64,11 @@ class LocalAirflow:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+            **(airflow_env or {}),
         }
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.components: list[str] = []
+        self.killed: set[str] = set()
         self._token: str | None = None
 
     def cli(self, *args: str, timeout: float = 600) -> None:
@@ -78,9 +85,12 @@ class LocalAirflow:
         for component in COMPONENTS:
             args = [component, "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"] \
                 if component == "api-server" else [component]
-            log = (self.home / f"{component}.log").open("wb")
-            self.procs.append(subprocess.Popen([str(BIN / "airflow"), *args], env=self.env, stdout=log,
-                                               stderr=subprocess.STDOUT, start_new_session=True))
+            self._spawn(component, args, self.env)
+        for name, env in self.celery_workers.items():
+            # One task at a time each; no log server (it binds every interface, and one port for all workers).
+            self._spawn(f"celery-{name}", ["celery", "worker", "--celery-hostname", f"{name}@%h", "--concurrency",
+                                           "1", "--skip-serve-logs", "--without-gossip", "--without-mingle"],
+                        {**self.env, **env})
         deadline = time.monotonic() + timeout
         waiting = list(self.dag_ids)
         while waiting and time.monotonic() < deadline:
@@ -102,6 +112,19 @@ class LocalAirflow:
         if waiting:
             raise RuntimeError(f"DAG {waiting[0]} did not appear in Airflow within {timeout:.0f} s; "
                                f"logs in {self.home}")
+
+    def _spawn(self, component: str, args: list[str], env: Mapping[str, str]) -> None:
+        log = (self.home / f"{component}.log").open("wb")
+        self.procs.append(subprocess.Popen([str(BIN / "airflow"), *args], env=dict(env), stdout=log,
+                                           stderr=subprocess.STDOUT, start_new_session=True))
+        self.components.append(component)
+
+    def kill(self, component: str) -> None:
+        """SIGKILL one component and its children (a Celery worker dies mid-task)."""
+        proc = self.procs[self.components.index(component)]
+        os.killpg(proc.pid, 9)
+        proc.wait()
+        self.killed.add(component)
 
     def token(self) -> str:
         """A JWT for the ``admin`` user (its password is the one the simple auth manager generated)."""
@@ -164,7 +187,7 @@ class LocalAirflow:
     def logs(self) -> str:
         """The last lines of each component's log, to say why something did not happen."""
         tails = []
-        for component in COMPONENTS:
+        for component in self.components:
             path = self.home / f"{component}.log"
             if path.exists():
                 tails.append(f"--- {component}\n" + path.read_text(errors="replace")[-3000:])
@@ -181,8 +204,9 @@ class LocalAirflow:
                 os.killpg(proc.pid, 9)
                 proc.wait()
         self.procs.clear()
+        self.components.clear()
 
     def _check_alive(self) -> None:
-        for component, proc in zip(COMPONENTS, self.procs, strict=False):
-            if proc.poll() is not None:
+        for component, proc in zip(self.components, self.procs, strict=True):
+            if proc.poll() is not None and component not in self.killed:
                 raise RuntimeError(f"airflow {component} exited with {proc.returncode}; logs in {self.home}")

@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -110,6 +111,37 @@ def spawn_redis_cluster(ports: list[int], data_dir: Path) -> list[subprocess.Pop
         for proc in procs:
             proc.terminate()
         raise
+
+
+def spawn_postgres(port: int, database: str = "airflow") -> tuple[subprocess.Popen[bytes], Path]:
+    """A throwaway PostgreSQL cluster (Debian's ``postgresql``) on 127.0.0.1:``port`` with ``database`` in it, for
+    Airflow's metadata database in the tests and benchmarks: trust authentication for the ``postgres`` user on
+    loopback, no disk syncing, data in a new folder under /tmp (returned: the caller removes it). As root, the
+    server runs as the ``postgres`` user, which must be able to reach that folder."""
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not versions:
+        raise ConfigError("PostgreSQL is not installed; `make test` installs Debian's postgresql")
+    bin_dir = versions[-1].parent
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    data_dir = Path(tempfile.mkdtemp(prefix=f"ingest-pg-{port}-", dir="/tmp"))
+    if as_postgres:
+        shutil.chown(data_dir, "postgres", "postgres")
+    subprocess.run([*as_postgres, str(bin_dir / "initdb"), "-D", str(data_dir), "-A", "trust", "-U", "postgres",
+                    "--no-sync"], check=True, capture_output=True, timeout=120)
+    proc = subprocess.Popen([*as_postgres, str(bin_dir / "postgres"), "-D", str(data_dir), "-p", str(port),
+                             "-h", "127.0.0.1", "-k", str(data_dir), "-c", "fsync=off", "-c", "max_connections=200"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_port("postgres", port, proc)
+    deadline = time.monotonic() + 30
+    while True:  # the port opens before the server accepts connections
+        made = subprocess.run([str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
+                               database], capture_output=True, text=True, timeout=30, check=False)
+        if made.returncode == 0:
+            return proc, data_dir
+        if time.monotonic() > deadline:
+            proc.terminate()
+            raise ServiceUnavailableError("PostgreSQL", f"127.0.0.1:{port}", made.stderr.strip()[-300:])
+        time.sleep(0.3)
 
 
 def spawn_search(port: int, detached: bool = False) -> subprocess.Popen[bytes]:

@@ -1,0 +1,145 @@
+"""Airflow's Celery executor, for real: PostgreSQL (a throwaway cluster of Debian's package) for the metadata
+database and the Celery result backend, a Redis server of its own as the broker, the api-server, scheduler and
+dag-processor, and two Celery workers, all on loopback. The poll DAG is triggered; the asset-triggered process run
+maps its batches over both workers; the index holds every article once. Then a worker is killed mid-task and the
+next run, on the other worker, still leaves every article indexed exactly once.
+
+One start-up (about a minute) for the module; its tests run in order.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import yaml
+from tests.airflow_env import settings_env
+from tests.conftest import demo_feeds
+
+from ingest.config import Settings, load_settings
+from ingest.embedded.airflow import LocalAirflow
+from ingest.embedded.fixture_server import FixtureServer
+from ingest.embedded.services import free_port, spawn_postgres, spawn_redis
+from ingest.stores.elasticsearch import build_es_client
+
+pytestmark = [pytest.mark.airflow]
+
+WORKERS = ("worker-a", "worker-b")
+# Each Celery worker's task instances report its name as their hostname (two workers share this machine's).
+HOSTNAME_MODULE = '''import os
+
+
+def name() -> str:
+    return os.environ["INGEST_TEST_WORKER_NAME"]
+'''
+
+
+@dataclass
+class Celery:
+    airflow: LocalAirflow
+    settings: Settings
+
+
+@pytest.fixture(scope="module")
+def celery(redis_url: str, redis_cluster: bool, search_url: str, fixture_server: FixtureServer,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Celery]:
+    if not shutil.which("runuser") and os.geteuid() == 0:
+        pytest.fail("runuser is missing: PostgreSQL runs as the postgres user")
+    folder = tmp_path_factory.mktemp("celery")
+    pg_port, broker_port = free_port(), free_port()
+    postgres, pg_data = spawn_postgres(pg_port)
+    broker = spawn_redis(broker_port, folder / "broker")
+    settings = load_settings(
+        redis={"url": redis_url, "prefix": f"cel{uuid.uuid4().hex[:6]}", "cluster": redis_cluster},
+        elasticsearch={"hosts": [search_url], "server_mode": "serverless",
+                       "index_prefix": f"cel-{uuid.uuid4().hex[:6]}"},
+        http={"allow_private": True, "timeout": 5.0, "connect_timeout": 2.0, "host_min_interval_seconds": 0.0},
+        # small batches: the process run maps several of them, for both workers
+        pipeline={"min_text_chars": 200, "batch_size": 2},
+    )
+    feeds_path = folder / "feeds.yaml"
+    feeds_path.write_text(yaml.safe_dump({"feeds": [f.model_dump(mode="json")
+                                                    for f in demo_feeds(fixture_server.base_url)]}), encoding="utf-8")
+    env = settings_env(settings) | {"INGEST_FEEDS__PATH": str(feeds_path)}
+    env = {k: v for k, v in env.items() if not k.startswith("INGEST_EMBEDDED__")}
+    names = folder / "names"
+    names.mkdir()
+    (names / "ingest_test_hostname.py").write_text(HOSTNAME_MODULE, encoding="utf-8")
+    database = f"postgresql+psycopg2://postgres@127.0.0.1:{pg_port}/airflow"
+    airflow = LocalAirflow(
+        folder / "airflow", free_port(), env, dag_ids=("ingest_poll_feeds", "ingest_process_articles"),
+        airflow_env={
+            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database,
+            "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{broker_port}/0",
+            "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql+psycopg2://postgres@127.0.0.1:{pg_port}/airflow",
+            "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER": "1",
+        },
+        celery_workers={name: {"INGEST_TEST_WORKER_NAME": name,
+                               "AIRFLOW__CORE__HOSTNAME_CALLABLE": "ingest_test_hostname.name",
+                               "PYTHONPATH": f"{names}:{os.environ.get('PYTHONPATH', '')}"} for name in WORKERS},
+    )
+    try:
+        airflow.start(settings.airflow.pool_slots, settings.airflow.pool)
+        yield Celery(airflow, settings)
+    finally:
+        airflow.stop()
+        for proc in (broker, postgres):
+            proc.terminate()
+            proc.wait(30)
+        shutil.rmtree(pg_data, ignore_errors=True)
+
+
+def _process_runs(airflow: LocalAirflow, count: int, timeout: float = 600) -> list[dict[str, Any]]:
+    """The process DAG's runs once ``count`` of them have ended."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = airflow.runs("ingest_process_articles")
+        if len(runs) >= count and all(r["state"] in ("success", "failed") for r in runs[:count]):
+            return runs
+        time.sleep(2)
+    pytest.fail(f"the process DAG did not end {count} run(s) within {timeout:.0f} s: "
+                f"{airflow.runs('ingest_process_articles')}\n{airflow.logs()}")
+
+
+def _task_hosts(airflow: LocalAirflow, run_id: str, task_id: str) -> list[str]:
+    with airflow.client() as client:
+        tis = client.get(f"/api/v2/dags/ingest_process_articles/dagRuns/{run_id}/taskInstances",
+                         params={"limit": 100}).json()["task_instances"]
+    return [ti["hostname"] for ti in tis if ti["task_id"] == task_id and ti["state"] == "success"]
+
+
+def _indexed(settings: Settings) -> list[str]:
+    es = build_es_client(settings.elasticsearch)
+    try:
+        es.indices.refresh(index=settings.elasticsearch.index_prefix)
+        hits = es.search(index=settings.elasticsearch.index_prefix, size=100, query={"match_all": {}},
+                         source=["canonical_url"])["hits"]["hits"]
+    finally:
+        es.close()
+    return sorted(h["_source"]["canonical_url"] for h in hits)
+
+
+def test_the_process_runs_batches_mapped_over_both_celery_workers(celery: Celery) -> None:
+    poll = celery.airflow.run_once("ingest_poll_feeds", timeout=300)
+    assert poll["state"] == "success", (poll, celery.airflow.logs())
+    assert {host for host in _task_hosts_of_run(celery.airflow, "ingest_poll_feeds", poll["run_id"])} <= set(WORKERS)
+    run = _process_runs(celery.airflow, 1)[0]
+    assert run["state"] == "success" and run["run_type"] == "asset_triggered", (run, celery.airflow.logs())
+    hosts = _task_hosts(celery.airflow, run["dag_run_id"], "process_batch")
+    assert len(hosts) >= 2 and set(hosts) == set(WORKERS), hosts  # the mapped batches ran on both workers
+    urls = _indexed(celery.settings)
+    assert len(urls) == len(set(urls)) == 7, urls  # the demo's seven articles, each once
+
+
+def _task_hosts_of_run(airflow: LocalAirflow, dag_id: str, run_id: str) -> list[str]:
+    with airflow.client() as client:
+        tis = client.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances").json()["task_instances"]
+    return [ti["hostname"] for ti in tis if ti["hostname"]]
+
