@@ -11,4 +11,5 @@ COPY --chown=airflow:0 src/ /opt/ingest/build/src/
 
 # Pinning apache-airflow to the base image's version keeps pip from up- or downgrading Airflow to satisfy
 # the package's own requirements (the official image's advice for extending it).
-RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" /opt/ingest/build ${SPACY_MODELS}
+# The package's "airflow" extra brings what the Celery executor needs (the provider, psycopg2, asyncpg).
+RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" "/opt/ingest/build[airflow]" ${SPACY_MODELS}

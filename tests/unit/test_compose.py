@@ -446,3 +446,32 @@ def test_published_ports_listen_on_loopback_only() -> None:
     published = [(name, str(entry)) for name, service in _services().items() for entry in service.get("ports") or []]
     assert published, "the Airflow UI is published"
     assert all(entry.startswith("127.0.0.1:") for _, entry in published), published
+
+
+def test_the_celery_profile_scales_workers_on_the_stack_s_broker_and_database() -> None:
+    """The scaled shape: under the "celery" profile, `airflow-worker` runs `airflow celery worker` with every other
+    Airflow component's settings, can be scaled (no published port, no container name), and its broker and result
+    backend are this file's Redis and Postgres; LocalExecutor stays the default."""
+    services = _services()
+    worker = services["airflow-worker"]
+    assert worker.get("profiles") == ["celery"]
+    assert _command(worker)[:2] == ["celery", "worker"]
+    assert "ports" not in worker and "container_name" not in worker
+    assert "celery" not in str(services["airflow-scheduler"].get("profiles", []))  # the rest runs in both shapes
+    env = _environment(worker)
+    assert env == _environment(services["airflow-scheduler"])  # the same settings as the scheduler's
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"  # ${AIRFLOW_EXECUTOR:-LocalExecutor}
+    raw = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))["x-airflow-common"]["environment"]
+    assert raw["AIRFLOW__CORE__EXECUTOR"] == "${AIRFLOW_EXECUTOR:-LocalExecutor}"
+    broker = urlsplit(env["AIRFLOW__CELERY__BROKER_URL"])
+    assert broker.hostname in services and "redis" in str(services[broker.hostname].get("image"))
+    assert broker.port in _container_ports(services[broker.hostname])
+    ingest_db = urlsplit(env["INGEST_REDIS__URL"]).path
+    assert broker.path != ingest_db, "the broker must not share the pipeline's Redis database"
+    backend = urlsplit(env["AIRFLOW__CELERY__RESULT_BACKEND"].removeprefix("db+"))
+    database = urlsplit(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+    assert (backend.hostname, backend.port, backend.username, backend.password, backend.path) == (
+        database.hostname, database.port, database.username, database.password, database.path)
+    extras = _pyproject()["project"]["optional-dependencies"]["airflow"]
+    assert any(r.startswith("apache-airflow-providers-celery") for r in extras)
+    assert "[airflow]" in _dockerfile_text()  # the image installs that extra
