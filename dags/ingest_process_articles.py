@@ -33,7 +33,8 @@ POOL = declared_settings().airflow.pool
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=2),
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=2), "retry_exponential_backoff": True},
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=declared_settings().airflow.retry_delay_seconds),
+                  "retry_exponential_backoff": True},
     tags=["ingest", "process"],
     doc_md=__doc__,
 )

@@ -213,6 +213,9 @@ class AirflowSettings(BaseModel):
     pool_slots: int = Field(default=2, ge=1)
     # ingest_maintenance removes from the consumer group the consumers that hold nothing and were idle this long
     forget_consumers_after_hours: int = Field(default=24, ge=0)
+    # The first retry delay of the process DAG's tasks (doubled at each retry): a batch whose worker died is
+    # taken up again this soon after Airflow noticed (read when the DAG file is parsed)
+    retry_delay_seconds: int = Field(default=120, ge=1)
 
 
 class EmbeddedSettings(BaseModel):

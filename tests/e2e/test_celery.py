@@ -15,18 +15,20 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from tests.airflow_env import settings_env
-from tests.conftest import demo_feeds
+from tests.conftest import demo_feeds, shared_fixtures
 
 from ingest.config import Settings, load_settings
 from ingest.embedded.airflow import LocalAirflow
 from ingest.embedded.fixture_server import FixtureServer
 from ingest.embedded.services import free_port, spawn_postgres, spawn_redis
 from ingest.stores.elasticsearch import build_es_client
+from ingest.stores.redis import RedisPendingQueue, RedisStats, connect_redis
 
 pytestmark = [pytest.mark.airflow]
 
@@ -44,6 +46,8 @@ def name() -> str:
 class Celery:
     airflow: LocalAirflow
     settings: Settings
+    feeds_path: Path
+    site: FixtureServer
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +64,10 @@ def celery(redis_url: str, redis_cluster: bool, search_url: str, fixture_server:
         elasticsearch={"hosts": [search_url], "server_mode": "serverless",
                        "index_prefix": f"cel-{uuid.uuid4().hex[:6]}"},
         http={"allow_private": True, "timeout": 5.0, "connect_timeout": 2.0, "host_min_interval_seconds": 0.0},
-        # small batches: the process run maps several of them, for both workers
-        pipeline={"min_text_chars": 200, "batch_size": 2},
+        # small batches: the process run maps several of them, for both workers; a dead worker's lease lapses soon
+        pipeline={"min_text_chars": 200, "batch_size": 2, "lease_seconds": 3},
+        # a batch whose Celery worker died is run again 5 s after Airflow noticed (15 s without heartbeat)
+        airflow={"retry_delay_seconds": 5},
     )
     feeds_path = folder / "feeds.yaml"
     feeds_path.write_text(yaml.safe_dump({"feeds": [f.model_dump(mode="json")
@@ -80,6 +86,8 @@ def celery(redis_url: str, redis_cluster: bool, search_url: str, fixture_server:
             "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{broker_port}/0",
             "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql+psycopg2://postgres@127.0.0.1:{pg_port}/airflow",
             "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER": "1",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "15",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "3",
         },
         celery_workers={name: {"INGEST_TEST_WORKER_NAME": name,
                                "AIRFLOW__CORE__HOSTNAME_CALLABLE": "ingest_test_hostname.name",
@@ -87,7 +95,7 @@ def celery(redis_url: str, redis_cluster: bool, search_url: str, fixture_server:
     )
     try:
         airflow.start(settings.airflow.pool_slots, settings.airflow.pool)
-        yield Celery(airflow, settings)
+        yield Celery(airflow, settings, feeds_path, fixture_server)
     finally:
         airflow.stop()
         for proc in (broker, postgres):
@@ -143,3 +151,61 @@ def _task_hosts_of_run(airflow: LocalAirflow, dag_id: str, run_id: str) -> list[
         tis = client.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances").json()["task_instances"]
     return [ti["hostname"] for ti in tis if ti["hostname"]]
 
+
+
+def test_a_celery_worker_killed_mid_task_leaves_every_article_indexed_once(celery: Celery) -> None:
+    """Twelve more real pages (fundus fixtures) in a new feed; while the process run works on them, the Celery
+    worker running one of its batches is killed (SIGKILL, its task processes with it). Airflow notices the missing
+    heartbeat, fails the task and retries it on the other worker; the dead worker's stream entries are taken over
+    once its lease lapses. The run ends in success, nothing is left pending, and the index holds each article
+    once: as many documents as the pipeline counted indexed."""
+    pages = sorted((shared_fixtures() / "pages" / "fundus").glob("*/*.html.gz"))[:12]
+    for page in pages:
+        shutil.copy(page, celery.site.root / "pages" / page.name)
+    base = celery.site.base_url
+    items = "".join(f"<item><title>{p.name}</title><link>{base}/pages/{p.name.removesuffix('.gz')}</link></item>"
+                    for p in pages)
+    (celery.site.root / "feeds" / "more.xml").write_text(
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>more</title>{items}</channel></rss>',
+        encoding="utf-8")
+    celery.feeds_path.write_text(yaml.safe_dump({"feeds": [{"id": "more", "url": f"{base}/feeds/more.xml",
+                                                            "name": "More"}]}), encoding="utf-8")
+    poll = celery.airflow.run_once("ingest_poll_feeds", timeout=300)
+    assert poll["state"] == "success", poll
+
+    victim = _running_batch_host(celery.airflow)
+    time.sleep(2)  # mid-task: the batch has its models loading or its pages in hand
+    celery.airflow.kill(f"celery-{victim}")
+    run = _process_runs(celery.airflow, 2, timeout=900)[1]
+    assert run["state"] == "success", (run, celery.airflow.logs())
+    with celery.airflow.client() as client:
+        tis = client.get(f"/api/v2/dags/ingest_process_articles/dagRuns/{run['dag_run_id']}/taskInstances",
+                         params={"limit": 100}).json()["task_instances"]
+    batches = [ti for ti in tis if ti["task_id"] == "process_batch"]
+    retried = [ti for ti in batches if ti["try_number"] > 1]
+    assert retried, batches  # Airflow ran the killed batch again…
+    assert all(ti["state"] == "success" and ti["hostname"] != victim for ti in retried), retried  # …elsewhere
+
+    client = connect_redis(celery.settings.redis)
+    queue = RedisPendingQueue.for_settings(client, celery.settings)
+    assert queue.pending_count() == 0
+    indexed = RedisStats(client, celery.settings.redis.prefix).read().get("index/indexed", 0)
+    urls = _indexed(celery.settings)
+    assert len(urls) == len(set(urls)) == indexed > 7, (len(urls), indexed)  # none twice, none lost
+
+
+def _running_batch_host(airflow: LocalAirflow, timeout: float = 300) -> str:
+    """The worker running a ``process_batch`` task instance of the newest process run, once one runs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = airflow.runs("ingest_process_articles")
+        if len(runs) >= 2:
+            with airflow.client() as client:
+                tis = client.get(f"/api/v2/dags/ingest_process_articles/dagRuns/{runs[1]['dag_run_id']}"
+                                 "/taskInstances", params={"limit": 100}).json()["task_instances"]
+            running = [ti["hostname"] for ti in tis if ti["task_id"] == "process_batch" and ti["state"] == "running"
+                       and ti["hostname"] in WORKERS]
+            if running:
+                return str(running[0])
+        time.sleep(0.5)
+    pytest.fail(f"no process_batch task ran within {timeout:.0f} s\n{airflow.logs()}")
