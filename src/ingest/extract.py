@@ -68,6 +68,9 @@ def extract_article(
         raise PermanentError("not_html", url, "the bytes do not parse as HTML")
     facts = metadata.read_page(tree, url)
     title = metadata.pick_title(tree, facts)
+    # The byline links are read before trafilatura prunes the tree: the last resort, after trafilatura's own
+    # byline guess (before it, they also picked up the authors of teasers inside <main>).
+    byline = metadata.byline_authors(tree) if not metadata.declared_authors(facts) else []
     canonical = metadata.pick_canonical(facts)
     declared_lang = normalise_language(tree.get("lang") or tree.get("xml:lang") or facts.first_meta("og:locale"))
     doc: Any = trafilatura.bare_extraction(
@@ -97,7 +100,7 @@ def extract_article(
         title=title,
         text=text,
         summary=(doc.description or "").strip() or None,
-        authors=metadata.clean_authors(metadata.declared_authors(facts) or doc.author, facts.site_names),
+        authors=metadata.clean_authors(metadata.declared_authors(facts) or doc.author or byline, facts.site_names),
         published_at=published,
         published_source=published_source,
         modified_at=modified if metadata.not_future(modified, now) else None,

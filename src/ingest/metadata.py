@@ -42,6 +42,7 @@ _MODIFIED_META = ("article:modified_time", "og:article:modified_time", "og:updat
                   "dcterms.modified", "last-modified")  # fmt: skip
 _AUTHOR_META = ("parsely-author", "sailthru.author", "article:author", "og:article:author", "author",
                 "dc.creator", "dcterms.creator")  # fmt: skip
+_SECOND_LEVEL = frozenset({"co", "com", "org", "net", "gov", "ac", "ne", "or", "go", "gv", "edu"})
 _SITE_META = ("og:site_name", "application-name", "apple-mobile-web-app-title", "twitter:site")
 
 # A title's parts: "Headline | Section | Site", "Headline - Site".
@@ -56,8 +57,54 @@ _NOT_HEADLINE = re.compile(
 )
 # An <h1> that only search engines or screen readers see.
 _HIDDEN_HEADING = re.compile(r"seo|breadcrumb|sr-only|visually-hidden|screen-reader|offscreen|hidden", re.I)
-_AUTHOR_PREFIX = re.compile(r"^(?:by|par|von|door|auteur|autor|autorin|author)\b\s*:?\s*", re.I)
-_AUTHOR_SPLIT = re.compile(r"\s*(?:;|\||\band\b|\bet\b|\bund\b|\ben\b|&|\n)\s*")
+# Byline words before a name: English, French, German, Dutch, Spanish/Portuguese, Polish, Italian, Swedish.
+_AUTHOR_PREFIX = re.compile(
+    r"^(?:(?:written|reported|words|story|text)\s+by|by|par|von|door|por|przez|auteure?|autor|autorin|autora"
+    r"|autore|author|texte?|texto|testo|tekst)\b\s*:?\s*",
+    re.I,
+)
+# "Di", "Av": only before a name of two words or more ("Di Maria" is a name, "Di Mario Rossi" a byline).
+_SHORT_PREFIX = re.compile(r"^(?:di|av)\s+(?=[^\W\d_][\w.'-]*\s+[^\W\d_])", re.I)
+# Between two names: ";", "|", "&", a spaced dash, and "and" in the languages above (lower case only).
+_AUTHOR_SPLIT = re.compile(
+    r"\s*(?:;|\||&|\n|\s[-–—]\s|\b(?:and|et|und|en|y|e|i|och|og|oraz)\b)\s*"
+)
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_MONTH = (
+    r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mär|mai|okt|dez|janv|févr|fév|avr|juin|juil|aoû|déc"
+    r"|ene|abr|ago|dic|gen|mag|giu|lug|ott|maj|paź|gru)[\w.]*"
+)
+# A date, or a "published/updated" line, run into the end of a name: "Jane Doe 12 March 2024", "Jane DoeUpdated".
+_DATE_TAIL = re.compile(
+    r"(?:\s*[,|·•]?\s*(?:(?:published|updated|posted|aktualisiert|veröffentlicht|publié|mis à jour|actualizado)\b"
+    r"|(?:le|am|on|el|il|den)\s+\d)"
+    r"|(?<=[^\W\d_])(?:Published|Updated|Posted|Aktualisiert|Veröffentlicht|Publié)"
+    r"|\s*[,|·•]?\s*(?:\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{4}-\d{2}-\d{2}|\d{1,2}:\d{2}"
+    r"|\d{1,2}\.?\s+" + _MONTH + r"\s+\d{4}|" + _MONTH + r"\s+\d{1,2},?\s+\d{4}))"
+    r".*$",
+    re.I,
+)
+# A newsroom's short code for a writer after the name: "Elena Muster (emu)".
+_CODE_TAIL = re.compile(r"\s*\(\s*[^\W\d_A-Z]{2,5}\.?\s*\)$")
+# Words of a job title ("Senior Political Correspondent"), and the ones that make it one.
+_ROLE_WORDS = frozenset(
+    _SPACE.split(
+        "senior chief deputy associate assistant contributing political foreign business sport sports health "
+        "science technology tech economics economic diplomatic security defence defense legal royal showbiz "
+        "entertainment news investigations international national world special staff freelance guest executive "
+        "managing digital social media data lead home affairs culture crime education environment weather "
+        "travel money property motoring europe of the for at and"
+    )
+)
+_ROLE_NOUNS = frozenset(
+    _SPACE.split(
+        "editor editors writer writers reporter reporters correspondent correspondents journalist journalists "
+        "columnist contributor producer photographer analyst critic redakteur redakteurin korrespondent "
+        "korrespondentin journaliste rédacteur rédactrice correspondant correspondante envoyé envoyée "
+        "redacteur verslaggever correspondente periodista corresponsal redattore redattrice giornalista "
+        "dziennikarz dziennikarka reporterin"
+    )
+)
 _SLUG = re.compile(r"[a-z]+(?:-[a-z]+)+")  # "sophie-foster", a URL slug in place of a name
 _NOT_A_NAME = re.compile(r"@|https?://|www\.|\d{3,}")
 
@@ -88,7 +135,10 @@ class PageFacts:
         names.extend(_names_of(publisher, self.by_id))
         host = domain_of(self.url)
         names.append(host)
-        names.append(host.split(".")[-2] if host.count(".") >= 1 else host)
+        labels = host.split(".")
+        # "example" of example.com and of example.co.uk (not "co")
+        second_level = len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL
+        names.append(labels[-3] if second_level else labels[-2] if len(labels) >= 2 else host)
         return [n.strip().lstrip("@") for n in names if n and n.strip()]
 
 
@@ -172,42 +222,92 @@ def _clean(text: str) -> str:
 
 
 def pick_title(tree: HtmlElement, facts: PageFacts) -> str | None:
-    """The headline a reader sees: the page's ``<h1>`` (its kicker left out) when the page's own metadata
-    agrees it is the headline, else the metadata headline with the site name taken off."""
+    """The headline a reader sees, chosen by agreement between what the page declares and what it prints.
+
+    Candidates: ``og:title``, the JSON-LD ``headline``, ``twitter:title`` and ``<title>``, each with the site name
+    taken off (a declared name, the domain, or a suffix that another candidate does without), and the page's
+    ``<h1>`` elements (kickers left out, those inside ``<article>``/``<main>`` first). An ``<h1>`` that a
+    declared title matches (letters and digits compared) wins, in its printed spelling; an ``<h1>`` that is a
+    kicker run into a declared title gives the declared title; else the ``<h1>`` most like a declared title;
+    else the first declared title in the order above (a majority vote between the declared titles was tried:
+    the SEO headline is the one repeated, see docs/benchmarks.md)."""
+    headline = facts.article.get("headline")
     declared = [
-        t
+        strip_site_name(_clean(t), facts.site_names)
         for t in (
             facts.first_meta("og:title"),
-            facts.article.get("headline") if isinstance(facts.article.get("headline"), str) else None,
+            headline if isinstance(headline, str) else None,
             facts.first_meta("twitter:title"),
             facts.html_title,
         )
-        if t
+        if t and t.strip()
     ]
-    cleaned = [strip_site_name(_clean(t), facts.site_names) for t in declared]
+    headings = list(_headings(tree))
+    cleaned = _agree_on_suffix([c for c in declared if c], headings)
+    if not cleaned:
+        return next((h for h in headings if len(h.split()) >= 3), None)
+    folded = {_fold(c) for c in cleaned}
+    for heading in headings:
+        if _fold(heading) in folded:  # the printed spelling of a declared title (its quotes, its dashes)
+            return heading
+    for heading in headings:
+        for candidate in cleaned:
+            if _is_kicker_and(heading, candidate):
+                return candidate
     best: tuple[float, str] | None = None
-    for heading in _headings(tree):
-        if not cleaned:
-            if len(heading.split()) >= 3:
-                return heading
-            continue
+    for heading in headings:
         score = max(_similarity(heading, c) for c in cleaned)
         if score >= 0.5 and (best is None or score > best[0]):
             best = (score, heading)
     if best is not None:
         return best[1]
-    return cleaned[0] if cleaned else None
+    return cleaned[0]
+
+
+def _agree_on_suffix(candidates: list[str], headings: list[str]) -> list[str]:
+    """Each candidate cut to the part before (or after) a separator when another candidate or an ``<h1>`` is
+    exactly that part: ``"Headline - The Daily Example"`` next to ``og:title`` ``"Headline"`` loses its site
+    name even when the page never declares it."""
+    others = {_fold(t) for t in (*candidates, *headings)}
+    result = []
+    for candidate in candidates:
+        parts = _SEPARATOR.split(candidate)
+        if len(parts) > 1:
+            seps = _SEPARATOR.findall(candidate)
+            for i in range(len(parts) - 1, 0, -1):
+                head = parts[0] + "".join(sep + part for sep, part in zip(seps[: i - 1], parts[1:i], strict=True))
+                tail = parts[i] + "".join(sep + part for sep, part in zip(seps[i:], parts[i + 1:], strict=True))
+                if _fold(head) in others and len(head.split()) >= 3:
+                    candidate = head
+                    break
+                if _fold(tail) in others and len(tail.split()) >= 3:
+                    candidate = tail
+                    break
+        result.append(candidate)
+    return result
+
+
+def _is_kicker_and(heading: str, candidate: str) -> bool:
+    """Whether ``heading`` is a few words of kicker run into ``candidate``, the headline proper
+    (``"Eskalation «Die Zurückhaltung …»"``, the kicker's markup unmarked)."""
+    words, tail = heading.split(), candidate.split()
+    extra = len(words) - len(tail)
+    return len(tail) >= 4 and 0 < extra <= 4 and _fold(" ".join(words[extra:])) == _fold(candidate)
 
 
 def _headings(tree: HtmlElement) -> Iterator[str]:
+    """Texts of the page's visible ``<h1>`` elements, those inside ``<article>`` or ``<main>`` first."""
+    inside: list[str] = []
+    outside: list[str] = []
     for heading in tree.iter("h1"):
-        if _HIDDEN_HEADING.search(heading.get("class", "")) or any(
-            a.tag in ("nav", "footer") for a in heading.iterancestors()
-        ):
+        ancestors = {a.tag for a in heading.iterancestors()}
+        if _HIDDEN_HEADING.search(heading.get("class", "")) or ancestors & {"nav", "footer"}:
             continue
         text = _clean(_join_inline(_headline_text(heading)))
         if text:
-            yield text
+            (inside if ancestors & {"article", "main"} else outside).append(text)
+    yield from inside
+    yield from outside
 
 
 def _join_inline(pieces: Iterator[str]) -> str:
@@ -321,7 +421,8 @@ def not_future(value: datetime | None, now: datetime | None, slack: timedelta = 
 
 
 def declared_authors(facts: PageFacts) -> list[str]:
-    """Author names from the JSON-LD article, else the author meta tags (``Last, First`` turned around)."""
+    """Author names from the JSON-LD article, else the author meta tags (``Last, First`` turned around).
+    Organisations stay: news agencies are authors (the site's own name is dropped by :func:`clean_authors`)."""
     names = _names_of(facts.article.get("author"), facts.by_id)
     if names:
         return names
@@ -334,32 +435,113 @@ def declared_authors(facts: PageFacts) -> list[str]:
     return []
 
 
+def byline_authors(tree: HtmlElement, limit: int = 5) -> list[str]:
+    """Names the article's own markup links as its authors (``rel=author`` links, ``itemprop=author``) inside
+    ``<article>`` or ``<main>``: outside them they are the authors of other stories (teasers, sidebars)."""
+    names: list[str] = []
+    for element in tree.xpath(
+        "//article//a[contains(concat(' ', normalize-space(@rel), ' '), ' author ')]"
+        "|//main//a[contains(concat(' ', normalize-space(@rel), ' '), ' author ')]"
+        "|//article//*[@itemprop='author']|//main//*[@itemprop='author']"
+    ):
+        named = element.find(".//*[@itemprop='name']")
+        text = _clean((named if named is not None else element).text_content())
+        if text and text not in names:
+            names.append(text)
+        if len(names) >= limit:
+            break
+    return names
+
+
 def _turn_around(name: str) -> str:
     last, sep, first = name.partition(",")
     return f"{first.strip()} {last.strip()}" if sep and first.strip() and " " not in last.strip() else name
 
 
 def clean_authors(raw: Sequence[str] | str | None, site_names: Sequence[str] = ()) -> tuple[str, ...]:
-    """Person and agency names, one each: prefixes ("By", "Par", "Autor:") cut, lists split, handles, URLs and
-    the site's own name dropped when people are named, and slug twins ("Sophie-Foster") merged."""
+    """Person and agency names, one each: bylines ("By", "Par", "Von", "Por", "Di", "Door", "Av", "Przez"),
+    job titles ("Senior Reporter"), newsroom codes, dates and e-mail addresses cut; lists split ("A and B",
+    "A, B", "A & B", "A et B", "A und B"); handles, URLs and the site's own name dropped when people are
+    named; slug twins ("Sophie-Foster") and case variants merged."""
     if not raw:
         return ()
     values = [raw] if isinstance(raw, str) else raw
     names: list[str] = []
     for value in values:
-        for part in _AUTHOR_SPLIT.split(value):
-            name = _AUTHOR_PREFIX.sub("", _clean(part).strip(" ,.:;|-")).strip(" ,.:;|-")
-            if _SLUG.fullmatch(name):
-                name = name.replace("-", " ").title()
-            if name and not _NOT_A_NAME.search(name) and len(name) <= 80:
-                names.append(name)
+        for part in _AUTHOR_SPLIT.split(_drop_emails(value)):
+            for piece in _split_commas(_clean(part)):
+                name = _clean_name(piece)
+                if _SLUG.fullmatch(name):
+                    name = name.replace("-", " ").title()
+                if name and not _NOT_A_NAME.search(name) and len(name) <= 80 and not _is_role(name):
+                    names.append(name)
     kept: dict[str, str] = {}
     for name in names:
-        kept.setdefault(_fold(name), name)
+        seen = kept.setdefault(_fold(name), name)
+        if seen.isupper() and not name.isupper():  # "JANE DOE" and "Jane Doe": the reader's spelling
+            kept[_fold(name)] = name
     result = list(kept.values())
     sites = {_fold(s) for s in site_names}
     people = [n for n in result if _fold(n) not in sites]
     return tuple(people or result)
+
+
+def _clean_name(text: str) -> str:
+    name = text.strip(" ,.:;|-")
+    name = _SHORT_PREFIX.sub("", _AUTHOR_PREFIX.sub("", name)).strip(" ,.:;|-")
+    name = _CODE_TAIL.sub("", _DATE_TAIL.sub("", name)).strip(" ,.:;|-")
+    return _drop_role_tail(name)
+
+
+def _drop_emails(text: str) -> str:
+    """The text without e-mail addresses, also one run into the name before it ("Jane Doejane.doe@x.org")."""
+    while (match := _EMAIL.search(text)) is not None:
+        local = match.group(0).split("@")[0]
+        before = text[: match.start()]
+        words = {w.casefold() for w in _WORD.findall(before) if len(w) >= 2}
+        glued = ""
+        for k in range(1, len(local)):
+            rest = local[k:].casefold()
+            if local[k - 1].isalpha() and (
+                rest.startswith(local[:k].casefold()) or any(rest.startswith(w) for w in words)
+            ):
+                glued = local[:k]
+                break
+        text = before + glued + " " + text[match.end():]
+    return text
+
+
+def _split_commas(text: str) -> list[str]:
+    """``"A B, C D"`` → two names; ``"Doe, Jane"`` stays one; a job title or a lower-case tail after a comma
+    (``"Jane Doe, Political Correspondent"``, ``"Jane Doe, in Kyiv"``) is not a name."""
+    parts = [p.strip() for p in text.split(",")]
+    parts = [p for i, p in enumerate(parts) if p and not (i and p[0].islower()) and not _is_role(p)]
+    if len(parts) > 1 and all(len(p.split()) >= 2 for p in parts):
+        return parts
+    return [", ".join(parts)] if parts else []
+
+
+def _role_words(text: str) -> list[str]:
+    return [w.casefold() for w in _WORD.findall(text)]
+
+
+def _is_role(text: str) -> bool:
+    words = _role_words(text)
+    return bool(words) and all(w in _ROLE_WORDS or w in _ROLE_NOUNS for w in words) and bool(
+        set(words) & _ROLE_NOUNS
+    )
+
+
+def _drop_role_tail(name: str) -> str:
+    """``"Jane Doe Senior Reporter"`` → ``"Jane Doe"``; ``"Guardian staff reporter"`` stays (one word left)."""
+    words = name.split()
+    end = len(words)
+    while end > 0 and words[end - 1].strip("()").casefold() in _ROLE_WORDS | _ROLE_NOUNS:
+        end -= 1
+    tail = " ".join(words[end:])
+    if end >= 2 and _is_role(tail):
+        return " ".join(words[:end])
+    return name
 
 
 def pick_canonical(facts: PageFacts) -> str:

@@ -179,3 +179,106 @@ def test_feed_text_is_the_summary_without_markup_else_the_title() -> None:
     assert feed_text(entry) == "Un résumé"
     assert feed_text(entry.model_copy(update={"summary": None})) == "Le titre"
     assert feed_text(entry.model_copy(update={"summary": None, "title": None})) == ""
+
+
+# ---------------------------------------------------------------- issue 21: title agreement, author cleaning
+
+
+def _title(html: str) -> str | None:
+    tree = _tree(html)
+    return metadata.pick_title(tree, metadata.read_page(tree, URL))
+
+
+def test_title_loses_an_undeclared_site_name_that_another_candidate_does_without() -> None:
+    # No og:site_name and a brand the domain does not spell: the og:title shows where the headline ends.
+    html = (
+        '<html><head><meta property="og:title" content="Harbour bridge reopens after repairs :: The Evening Courier">'
+        '<script type="application/ld+json">{"@type": "NewsArticle", "headline": "Harbour bridge reopens after '
+        'repairs"}</script></head><body></body></html>'
+    )
+    assert _title(html) == "Harbour bridge reopens after repairs"
+
+
+def test_title_with_the_site_name_first_and_a_middle_dot() -> None:
+    html = (
+        "<html><head><title>The Evening Courier · Harbour bridge reopens after repairs</title></head>"
+        "<body><article><h1>Harbour bridge reopens after repairs</h1></article></body></html>"
+    )
+    tree = _tree(html)
+    facts = metadata.read_page(tree, URL)
+    assert metadata._agree_on_suffix([facts.html_title], ["Harbour bridge reopens after repairs"]) == [
+        "Harbour bridge reopens after repairs"
+    ]
+
+
+def test_an_unmarked_kicker_run_into_the_h1_is_left_out() -> None:
+    html = (
+        '<html><head><meta property="og:title" content="Council votes to close the old library"></head>'
+        "<body><h1><span>Town hall</span> Council votes to close the old library</h1></body></html>"
+    )
+    assert _title(html) == "Council votes to close the old library"
+
+
+def test_the_h1_inside_the_article_wins_over_a_promo_h1() -> None:
+    # Both headings are about as close to the declared title; the one in <article> is the page's own.
+    html = (
+        '<html><head><meta property="og:title" content="Storm closes schools across the north"></head><body>'
+        "<div><h1>Storm closes schools across the north tonight</h1></div>"
+        "<article><h1>Storm closes schools across the north today</h1></article></body></html>"
+    )
+    assert _title(html) == "Storm closes schools across the north today"
+
+
+def test_an_h1_matching_a_declared_title_keeps_its_printed_spelling() -> None:
+    # A kicker-and-headline <h1> comes first; the <h1> that is the declared title (curly quotes) wins.
+    html = (
+        """<html><head><meta property="og:title" content="Mayor says 'no' to the new stadium plan"></head>"""
+        "<body><h1><b>City hall</b> Mayor says 'no' to the new stadium plan</h1>"
+        "<h1>Mayor says \u2018no\u2019 to the new stadium plan</h1></body></html>"
+    )
+    assert _title(html) == "Mayor says \u2018no\u2019 to the new stadium plan"
+
+
+def test_site_name_of_a_second_level_country_domain() -> None:
+    facts = metadata.read_page(_tree("<html><head></head><body></body></html>"), "https://www.courier.co.uk/a/b")
+    assert "courier" in facts.site_names and "co" not in facts.site_names
+
+
+@pytest.mark.parametrize(
+    ("raw", "names"),
+    [
+        ("Por María López y Juan Pérez", ("María López", "Juan Pérez")),
+        ("Di Mario Rossi", ("Mario Rossi",)),
+        ("Di Maria", ("Di Maria",)),  # a surname, not a byline word
+        ("Av Anna Svensson och Erik Berg", ("Anna Svensson", "Erik Berg")),
+        ("Przez Jan Kowalski", ("Jan Kowalski",)),
+        ("Door Piet Jansen en Jan de Vries", ("Piet Jansen", "Jan de Vries")),
+        ("Written by Jane Doe", ("Jane Doe",)),
+        ("Jane Doe, Political Correspondent", ("Jane Doe",)),
+        ("Jane Doe Senior Reporter", ("Jane Doe",)),
+        ("Jane Doe - Senior Reporter", ("Jane Doe",)),
+        ("Jane Doe, in Kyiv", ("Jane Doe",)),
+        ("Courier staff reporter", ("Courier staff reporter",)),  # a byline that is only a newsroom stays
+        ("Jane Doe, John Roe", ("Jane Doe", "John Roe")),
+        ("Doe, Jane", ("Doe, Jane",)),
+        ("Jane Doejane.doe@example.org", ("Jane Doe",)),
+        ("Jane Doe jane.doe@example.org", ("Jane Doe",)),
+        ("Jane Doe 12 March 2024", ("Jane Doe",)),
+        ("Jane Doe12.03.2024", ("Jane Doe",)),
+        ("Jane DoeUpdated 3 hours ago", ("Jane Doe",)),
+        ("Loïc Le Clerc", ("Loïc Le Clerc",)),
+        ("Erika Muster (emu)", ("Erika Muster",)),
+        ("JANE DOE; Jane Doe", ("Jane Doe",)),
+    ],
+)
+def test_clean_authors_bylines_roles_dates_emails(raw: str, names: tuple[str, ...]) -> None:
+    assert metadata.clean_authors(raw) == names
+
+
+def test_byline_links_inside_the_article_only() -> None:
+    html = (
+        '<html><body><aside><a rel="author" href="/a/x">Other Writer</a></aside><article>'
+        '<p class="byline">By <a rel="author" href="/a/jd">Jane Doe</a></p>'
+        '<span itemprop="author"><span itemprop="name">John Roe</span></span></article></body></html>'
+    )
+    assert metadata.byline_authors(_tree(html)) == ["Jane Doe", "John Roe"]
