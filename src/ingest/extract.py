@@ -21,7 +21,7 @@ import trafilatura
 from lxml.etree import ParserError
 from trafilatura.utils import detect_encoding, load_html
 
-from ingest import metadata
+from ingest import authors, metadata
 from ingest.config import PipelineSettings
 from ingest.dates import parse_iso_datetime
 from ingest.dedup import content_hash
@@ -100,7 +100,7 @@ def extract_article(
         title=title,
         text=text,
         summary=(doc.description or "").strip() or None,
-        authors=metadata.clean_authors(metadata.declared_authors(facts) or doc.author or byline, facts.site_names),
+        authors=authors.clean_authors(metadata.declared_authors(facts) or doc.author or byline, facts.site_names),
         published_at=published,
         published_source=published_source,
         modified_at=modified if metadata.not_future(modified, now) else None,
@@ -186,7 +186,7 @@ def feed_text(entry: FeedEntry) -> str:
 
 def split_authors(raw: str | None) -> tuple[str, ...]:
     """``"Le Monde; Bertrand Bissuel"`` → ``("Le Monde", "Bertrand Bissuel")``."""
-    return metadata.clean_authors(raw)
+    return authors.clean_authors(raw)
 
 
 def _drop_prompts(text: str) -> tuple[str, bool]:

@@ -111,6 +111,18 @@ def _wait_for_run(airflow: LocalAirflow, dag_id: str, timeout: float = 420) -> d
     pytest.fail(f"no run of {dag_id} ended within {timeout:.0f} s; {airflow.runs(dag_id)}\n{airflow.logs()}")
 
 
+def _settled(airflow: LocalAirflow, timeout: float = 420) -> None:
+    """Wait until no run of the three DAGs is queued or running (the health lines then say "last run …")."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = [r for dag_id in ("ingest_poll_feeds", "ingest_process_articles", "ingest_maintenance")
+                for r in airflow.runs(dag_id)]
+        if all(r["state"] in ("success", "failed") for r in runs):
+            return
+        time.sleep(2)
+    pytest.fail(f"runs still under way after {timeout:.0f} s\n{airflow.logs()}")
+
+
 def _open(driver: Any, live: Live, shot: str) -> dict[str, tuple[str, str]]:
     """Load the pipeline view, keep a screenshot, and read its health lines: name → (light, summary)."""
     from selenium.webdriver.common.by import By
@@ -137,6 +149,7 @@ def test_the_view_shows_what_a_live_run_indexed(live: Live, browser: Any) -> Non
         live.airflow.trigger("ingest_maintenance")
     maintenance = _wait_for_run(live.airflow, "ingest_maintenance")
     assert maintenance["state"] == "success", live.airflow.logs()
+    _settled(live.airflow)  # a maintenance run that saw entries waiting wakes the process DAG once more
 
     es = build_es_client(live.settings.elasticsearch)
     es.indices.refresh(index=live.settings.elasticsearch.index_prefix)

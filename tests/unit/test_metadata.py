@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import lxml.html
 import pytest
 
-from ingest import metadata
+from ingest import authors, metadata
 from ingest.extract import decode_html, extract_article, feed_text
 from ingest.fetch import sniff
 from ingest.models import FeedEntry
@@ -106,7 +106,7 @@ def test_authors_from_json_ld_references_and_dublin_core() -> None:
         ' {"@id": "#p1", "@type": "Person", "name": "Uriel Gadessaud"}]}</script></head><body></body></html>'
     )
     facts = metadata.read_page(_tree(html), URL)
-    assert metadata.clean_authors(metadata.declared_authors(facts)) == ("Uriel Gadessaud", "Jon King")
+    assert authors.clean_authors(metadata.declared_authors(facts)) == ("Uriel Gadessaud", "Jon King")
     dc = '<meta name="dc.creator" content="You, Xiaoying"><meta name="dc.creator" content="Lenharo, Mariana">'
     facts = metadata.read_page(_tree(f"<html><head>{dc}</head><body></body></html>"), URL)
     assert metadata.declared_authors(facts) == ["Xiaoying You", "Mariana Lenharo"]
@@ -123,7 +123,7 @@ def test_authors_from_json_ld_references_and_dublin_core() -> None:
     ],
 )
 def test_clean_authors(raw: list[str] | str, names: tuple[str, ...]) -> None:
-    assert metadata.clean_authors(raw, ["Prisma Média"]) == names
+    assert authors.clean_authors(raw, ["Prisma Média"]) == names
 
 
 def test_paywall_markup() -> None:
@@ -272,7 +272,7 @@ def test_site_name_of_a_second_level_country_domain() -> None:
     ],
 )
 def test_clean_authors_bylines_roles_dates_emails(raw: str, names: tuple[str, ...]) -> None:
-    assert metadata.clean_authors(raw) == names
+    assert authors.clean_authors(raw) == names
 
 
 def test_byline_links_inside_the_article_only() -> None:

@@ -1,0 +1,147 @@
+"""Author names as pages give them, made into people (and agencies): the one place bylines are cleaned (pure).
+``ingest.metadata`` finds the raw names (JSON-LD, meta tags, byline markup); :func:`clean_authors` turns them into
+names: byline words, job titles, newsroom codes, dates and e-mail addresses cut, lists split, duplicates merged."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from ingest.metadata import _SPACE, _WORD, _clean, _fold
+
+# Byline words before a name: English, French, German, Dutch, Spanish/Portuguese, Polish, Italian, Swedish.
+_AUTHOR_PREFIX = re.compile(
+    r"^(?:(?:written|reported|words|story|text)\s+by|by|par|von|door|por|przez|auteure?|autor|autorin|autora"
+    r"|autore|author|texte?|texto|testo|tekst)\b\s*:?\s*",
+    re.I,
+)
+# "Di", "Av": only before a name of two words or more ("Di Maria" is a name, "Di Mario Rossi" a byline).
+_SHORT_PREFIX = re.compile(r"^(?:di|av)\s+(?=[^\W\d_][\w.'-]*\s+[^\W\d_])", re.I)
+# Between two names: ";", "|", "&", a spaced dash, and "and" in the languages above (lower case only).
+_AUTHOR_SPLIT = re.compile(
+    r"\s*(?:;|\||&|\n|\s[-–—]\s|\b(?:and|et|und|en|y|e|i|och|og|oraz)\b)\s*"
+)
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_MONTH = (
+    r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mär|mai|okt|dez|janv|févr|fév|avr|juin|juil|aoû|déc"
+    r"|ene|abr|ago|dic|gen|mag|giu|lug|ott|maj|paź|gru)[\w.]*"
+)
+# A date, or a "published/updated" line, run into the end of a name: "Jane Doe 12 March 2024", "Jane DoeUpdated".
+_DATE_TAIL = re.compile(
+    r"(?:\s*[,|·•]?\s*(?:(?:published|updated|posted|aktualisiert|veröffentlicht|publié|mis à jour|actualizado)\b"
+    r"|(?:le|am|on|el|il|den)\s+\d)"
+    r"|(?<=[^\W\d_])(?:Published|Updated|Posted|Aktualisiert|Veröffentlicht|Publié)"
+    r"|\s*[,|·•]?\s*(?:\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{4}-\d{2}-\d{2}|\d{1,2}:\d{2}"
+    r"|\d{1,2}\.?\s+" + _MONTH + r"\s+\d{4}|" + _MONTH + r"\s+\d{1,2},?\s+\d{4}))"
+    r".*$",
+    re.I,
+)
+# A newsroom's short code for a writer after the name: "Elena Muster (emu)".
+_CODE_TAIL = re.compile(r"\s*\(\s*[^\W\d_A-Z]{2,5}\.?\s*\)$")
+# Words of a job title ("Senior Political Correspondent"), and the ones that make it one.
+_ROLE_WORDS = frozenset(
+    _SPACE.split(
+        "senior chief deputy associate assistant contributing political foreign business sport sports health "
+        "science technology tech economics economic diplomatic security defence defense legal royal showbiz "
+        "entertainment news investigations international national world special staff freelance guest executive "
+        "managing digital social media data lead home affairs culture crime education environment weather "
+        "travel money property motoring europe of the for at and"
+    )
+)
+_ROLE_NOUNS = frozenset(
+    _SPACE.split(
+        "editor editors writer writers reporter reporters correspondent correspondents journalist journalists "
+        "columnist contributor producer photographer analyst critic redakteur redakteurin korrespondent "
+        "korrespondentin journaliste rédacteur rédactrice correspondant correspondante envoyé envoyée "
+        "redacteur verslaggever correspondente periodista corresponsal redattore redattrice giornalista "
+        "dziennikarz dziennikarka reporterin"
+    )
+)
+_SLUG = re.compile(r"[a-z]+(?:-[a-z]+)+")  # "sophie-foster", a URL slug in place of a name
+_NOT_A_NAME = re.compile(r"@|https?://|www\.|\d{3,}")
+
+
+def clean_authors(raw: Sequence[str] | str | None, site_names: Sequence[str] = ()) -> tuple[str, ...]:
+    """Person and agency names, one each: bylines ("By", "Par", "Von", "Por", "Di", "Door", "Av", "Przez"),
+    job titles ("Senior Reporter"), newsroom codes, dates and e-mail addresses cut; lists split ("A and B",
+    "A, B", "A & B", "A et B", "A und B"); handles, URLs and the site's own name dropped when people are
+    named; slug twins ("Sophie-Foster") and case variants merged."""
+    if not raw:
+        return ()
+    values = [raw] if isinstance(raw, str) else raw
+    names: list[str] = []
+    for value in values:
+        for part in _AUTHOR_SPLIT.split(_drop_emails(value)):
+            for piece in _split_commas(_clean(part)):
+                name = _clean_name(piece)
+                if _SLUG.fullmatch(name):
+                    name = name.replace("-", " ").title()
+                if name and not _NOT_A_NAME.search(name) and len(name) <= 80 and not _is_role(name):
+                    names.append(name)
+    kept: dict[str, str] = {}
+    for name in names:
+        seen = kept.setdefault(_fold(name), name)
+        if seen.isupper() and not name.isupper():  # "JANE DOE" and "Jane Doe": the reader's spelling
+            kept[_fold(name)] = name
+    result = list(kept.values())
+    sites = {_fold(s) for s in site_names}
+    people = [n for n in result if _fold(n) not in sites]
+    return tuple(people or result)
+
+
+def _clean_name(text: str) -> str:
+    name = text.strip(" ,.:;|-")
+    name = _SHORT_PREFIX.sub("", _AUTHOR_PREFIX.sub("", name)).strip(" ,.:;|-")
+    name = _CODE_TAIL.sub("", _DATE_TAIL.sub("", name)).strip(" ,.:;|-")
+    return _drop_role_tail(name)
+
+
+def _drop_emails(text: str) -> str:
+    """The text without e-mail addresses, also one run into the name before it ("Jane Doejane.doe@x.org")."""
+    while (match := _EMAIL.search(text)) is not None:
+        local = match.group(0).split("@")[0]
+        before = text[: match.start()]
+        words = {w.casefold() for w in _WORD.findall(before) if len(w) >= 2}
+        glued = ""
+        for k in range(1, len(local)):
+            rest = local[k:].casefold()
+            if local[k - 1].isalpha() and (
+                rest.startswith(local[:k].casefold()) or any(rest.startswith(w) for w in words)
+            ):
+                glued = local[:k]
+                break
+        text = before + glued + " " + text[match.end():]
+    return text
+
+
+def _split_commas(text: str) -> list[str]:
+    """``"A B, C D"`` → two names; ``"Doe, Jane"`` stays one; a job title or a lower-case tail after a comma
+    (``"Jane Doe, Political Correspondent"``, ``"Jane Doe, in Kyiv"``) is not a name."""
+    parts = [p.strip() for p in text.split(",")]
+    parts = [p for i, p in enumerate(parts) if p and not (i and p[0].islower()) and not _is_role(p)]
+    if len(parts) > 1 and all(len(p.split()) >= 2 for p in parts):
+        return parts
+    return [", ".join(parts)] if parts else []
+
+
+def _role_words(text: str) -> list[str]:
+    return [w.casefold() for w in _WORD.findall(text)]
+
+
+def _is_role(text: str) -> bool:
+    words = _role_words(text)
+    return bool(words) and all(w in _ROLE_WORDS or w in _ROLE_NOUNS for w in words) and bool(
+        set(words) & _ROLE_NOUNS
+    )
+
+
+def _drop_role_tail(name: str) -> str:
+    """``"Jane Doe Senior Reporter"`` → ``"Jane Doe"``; ``"Guardian staff reporter"`` stays (one word left)."""
+    words = name.split()
+    end = len(words)
+    while end > 0 and words[end - 1].strip("()").casefold() in _ROLE_WORDS | _ROLE_NOUNS:
+        end -= 1
+    tail = " ".join(words[end:])
+    if end >= 2 and _is_role(tail):
+        return " ".join(words[:end])
+    return name
