@@ -228,20 +228,39 @@ def run_cli(svc: dict[str, Any], n: int) -> dict[str, Any]:
     return {"wall": wall, "cpu": cpu, "sampler": sampler, "stdout": out, "command": " ".join(args[1:]), "runs": 1}
 
 
-def run_airflow(svc: dict[str, Any], n: int, tmp: Path) -> dict[str, Any]:
+def run_airflow(svc: dict[str, Any], n: int, tmp: Path, celery_workers: int = 0) -> dict[str, Any]:
+    """The process DAG on LocalExecutor (SQLite), or with ``celery_workers`` on Airflow's Celery executor
+    (PostgreSQL metadata database and result backend, a Redis broker of its own; their CPU is counted)."""
     from ingest.config import AirflowSettings
     from ingest.embedded.airflow import LocalAirflow
+    from ingest.embedded.services import spawn_postgres
 
     home = tmp / f"airflow-{uuid.uuid4().hex[:6]}"
-    airflow = LocalAirflow(home, free_port(), svc["env"], dag_ids=("ingest_process_articles",))
+    extra: list[subprocess.Popen[bytes]] = []
+    airflow_env: dict[str, str] = {}
+    pg_data: Path | None = None
+    if celery_workers:
+        pg_port, broker_port = free_port(), free_port()
+        postgres, pg_data = spawn_postgres(pg_port)
+        extra = [postgres, spawn_redis(broker_port, tmp / f"broker-{broker_port}")]
+        airflow_env = {
+            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://postgres@127.0.0.1:{pg_port}/airflow",
+            "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{broker_port}/0",
+            "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql+psycopg2://postgres@127.0.0.1:{pg_port}/airflow",
+            "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER": "1",
+        }
+    airflow = LocalAirflow(home, free_port(), svc["env"], dag_ids=("ingest_process_articles",),
+                           airflow_env=airflow_env,
+                           celery_workers={f"w{k}": {} for k in range(celery_workers)})
     try:
         print("bench_e2e:   starting Airflow (not measured)…", file=sys.stderr, flush=True)
         try:
             airflow.start(AirflowSettings().pool_slots, AirflowSettings().pool)
         except (RuntimeError, subprocess.SubprocessError) as e:
             raise fail(f"Airflow did not start: {e}") from e
-        groups = {"airflow": airflow.pids(), "redis": [svc["redis"].pid], "osmem": [svc["search"].pid],
-                  "site": [svc["site"]]}
+        groups = {"airflow": airflow.pids() + [p.pid for p in extra], "redis": [svc["redis"].pid],
+                  "osmem": [svc["search"].pid], "site": [svc["site"]]}
         sampler = Sampler(groups, svc["client"], f"{PREFIX}:stream:pending")
         sampler.start()
         t0 = time.perf_counter()
@@ -254,6 +273,10 @@ def run_airflow(svc: dict[str, Any], n: int, tmp: Path) -> dict[str, Any]:
         sampler.stop()
     finally:
         airflow.stop()
+        for proc in extra:
+            stop(proc)
+        if pg_data is not None:
+            shutil.rmtree(pg_data, ignore_errors=True)
         shutil.rmtree(home, ignore_errors=True)
     return {"wall": wall, "cpu": sampler.cpu_of("airflow"), "sampler": sampler, "stdout": "", "runs": len(runs),
             "command": f"DAG {len(runs)} run(s): " + "; ".join(f"{r['state']} {r['tasks']}" for r in runs)}
@@ -276,7 +299,7 @@ def figures(path: str, n: int, run: dict[str, Any], counts: dict[str, int], svc:
     final, wall = n - left, run["wall"]
     indexed = counts.get("index/indexed", 0)
     cpu = {"ingest": run["cpu"], "redis": s.cpu_of("redis"), "osmem": s.cpu_of("osmem")}
-    main_group = "airflow" if path == "airflow" else "ingest"
+    main_group = "ingest" if path == "cli" else "airflow"
     procs = sorted(((g, label, rss) for pid, (g, label, rss) in s.peak.items()), key=lambda x: -x[2])
     workers = [(label, rss) for g, label, rss in procs
                if g == main_group and (path == "cli" or not any(c in label for c in ("api-server", "dag-processor")))]
@@ -377,7 +400,7 @@ def checks(runs: list[dict[str, Any]]) -> list[str]:
                      f"near-duplicates found: {r['near_duplicate_share']:.0%})")
         line(r["worker_peak_rss_mb"] <= TARGETS["rss_gb"] * 1024,
              f"{tag}: worker peak RSS {r['worker_peak_rss_mb']} MB (<= {TARGETS['rss_gb'] * 1024:.0f})")
-    for path in ("cli", "airflow"):
+    for path in ("cli", "airflow", "celery"):
         mine = sorted((r for r in runs if r["path"] == path), key=lambda r: r["articles"])
         if len(mine) >= 2 and mine[0]["articles_per_s"]:
             a, b = mine[0], mine[-1]
@@ -425,12 +448,15 @@ def main() -> int:
     parser.add_argument("--articles", default="1000,10000", help="comma-separated corpus sizes")
     parser.add_argument("--cli", action=argparse.BooleanOptionalAction, default=True, help="the ingest process path")
     parser.add_argument("--airflow", action=argparse.BooleanOptionalAction, default=True, help="the DAG path")
+    parser.add_argument("--celery", type=int, default=0, metavar="N",
+                        help="also the DAG path on Airflow's Celery executor with N workers (PostgreSQL, Redis broker)")
     parser.add_argument("--quick", action="store_true", help="300 articles, no Airflow")
     parser.add_argument("--sample", type=int, default=200, help="pages the ceiling is measured on")
     parser.add_argument("--json", action="store_true", help="also print the figures as one JSON object")
     args = parser.parse_args()
     sizes = [300] if args.quick else [int(x) for x in args.articles.split(",") if x.strip()]
-    paths = (["cli"] if args.cli or args.quick else []) + (["airflow"] if args.airflow and not args.quick else [])
+    paths = (["cli"] if args.cli or args.quick else []) + (["airflow"] if args.airflow and not args.quick else []) \
+        + (["celery"] if args.celery and not args.quick else [])
     if not paths:
         parser.error("nothing to measure: --no-cli and --no-airflow")
     started = datetime.now(UTC).isoformat(timespec="seconds")
@@ -454,7 +480,8 @@ def main() -> int:
                         poll(svc, registry, n)
                         order = order_check(svc, originals)
                         print(f"bench_e2e: N={n} {path}: processing…", file=sys.stderr, flush=True)
-                        run = run_cli(svc, n) if path == "cli" else run_airflow(svc, n, tmp)
+                        run = run_cli(svc, n) if path == "cli" else run_airflow(
+                            svc, n, tmp, args.celery if path == "celery" else 0)
                         counts = counters(svc)
                         if ceiling is None:
                             print("bench_e2e: measuring the ceiling…", file=sys.stderr, flush=True)
