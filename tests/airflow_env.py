@@ -82,3 +82,14 @@ def use_settings(settings: Any, monkeypatch: Any, feeds: list[Any], folder: Path
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("INGEST_FEEDS__PATH", str(feeds_path))
     return feeds_path
+
+
+def live_env(settings: Any, feeds: list[Any], folder: Path) -> tuple[dict[str, str], Path]:
+    """The ``INGEST_*`` environment of a live Airflow's processes (``settings`` and a registry of ``feeds``
+    written in ``folder``; no embedded-services state), and the registry's path (a test may rewrite it)."""
+    import yaml
+
+    feeds_path = folder / "feeds.yaml"
+    feeds_path.write_text(yaml.safe_dump({"feeds": [f.model_dump(mode="json") for f in feeds]}), encoding="utf-8")
+    env = settings_env(settings) | {"INGEST_FEEDS__PATH": str(feeds_path)}
+    return {k: v for k, v in env.items() if not k.startswith("INGEST_EMBEDDED__")}, feeds_path

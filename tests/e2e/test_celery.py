@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.airflow_env import settings_env
+from tests.airflow_env import live_env
 from tests.conftest import demo_feeds, shared_fixtures
 
 from ingest.config import Settings, load_settings
@@ -69,11 +69,7 @@ def celery(redis_url: str, redis_cluster: bool, search_url: str, fixture_server:
         # a batch whose Celery worker died is run again 5 s after Airflow noticed (15 s without heartbeat)
         airflow={"retry_delay_seconds": 5},
     )
-    feeds_path = folder / "feeds.yaml"
-    feeds_path.write_text(yaml.safe_dump({"feeds": [f.model_dump(mode="json")
-                                                    for f in demo_feeds(fixture_server.base_url)]}), encoding="utf-8")
-    env = settings_env(settings) | {"INGEST_FEEDS__PATH": str(feeds_path)}
-    env = {k: v for k, v in env.items() if not k.startswith("INGEST_EMBEDDED__")}
+    env, feeds_path = live_env(settings, demo_feeds(fixture_server.base_url), folder)
     names = folder / "names"
     names.mkdir()
     (names / "ingest_test_hostname.py").write_text(HOSTNAME_MODULE, encoding="utf-8")
@@ -116,11 +112,13 @@ def _process_runs(airflow: LocalAirflow, count: int, timeout: float = 600) -> li
                 f"{airflow.runs('ingest_process_articles')}\n{airflow.logs()}")
 
 
-def _task_hosts(airflow: LocalAirflow, run_id: str, task_id: str) -> list[str]:
+def _task_hosts(airflow: LocalAirflow, dag_id: str, run_id: str, task_id: str | None = None) -> list[str]:
+    """The hostnames of a run's task instances (of ``task_id`` and successful, when given)."""
     with airflow.client() as client:
-        tis = client.get(f"/api/v2/dags/ingest_process_articles/dagRuns/{run_id}/taskInstances",
+        tis = client.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances",
                          params={"limit": 100}).json()["task_instances"]
-    return [ti["hostname"] for ti in tis if ti["task_id"] == task_id and ti["state"] == "success"]
+    return [ti["hostname"] for ti in tis if ti["hostname"]
+            and (task_id is None or (ti["task_id"] == task_id and ti["state"] == "success"))]
 
 
 def _indexed(settings: Settings) -> list[str]:
@@ -137,19 +135,13 @@ def _indexed(settings: Settings) -> list[str]:
 def test_the_process_runs_batches_mapped_over_both_celery_workers(celery: Celery) -> None:
     poll = celery.airflow.run_once("ingest_poll_feeds", timeout=300)
     assert poll["state"] == "success", (poll, celery.airflow.logs())
-    assert {host for host in _task_hosts_of_run(celery.airflow, "ingest_poll_feeds", poll["run_id"])} <= set(WORKERS)
+    assert {host for host in _task_hosts(celery.airflow, "ingest_poll_feeds", poll["run_id"])} <= set(WORKERS)
     run = _process_runs(celery.airflow, 1)[0]
     assert run["state"] == "success" and run["run_type"] == "asset_triggered", (run, celery.airflow.logs())
-    hosts = _task_hosts(celery.airflow, run["dag_run_id"], "process_batch")
+    hosts = _task_hosts(celery.airflow, "ingest_process_articles", run["dag_run_id"], "process_batch")
     assert len(hosts) >= 2 and set(hosts) == set(WORKERS), hosts  # the mapped batches ran on both workers
     urls = _indexed(celery.settings)
     assert len(urls) == len(set(urls)) == 7, urls  # the demo's seven articles, each once
-
-
-def _task_hosts_of_run(airflow: LocalAirflow, dag_id: str, run_id: str) -> list[str]:
-    with airflow.client() as client:
-        tis = client.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances").json()["task_instances"]
-    return [ti["hostname"] for ti in tis if ti["hostname"]]
 
 
 

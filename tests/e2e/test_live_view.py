@@ -22,8 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from tests.airflow_env import settings_env
+from tests.airflow_env import live_env
 from tests.conftest import demo_feeds
 
 from ingest.config import Settings, load_settings
@@ -59,11 +58,7 @@ def live(redis_url: str, fixture_server: FixtureServer, tmp_path_factory: pytest
         http={"allow_private": True, "timeout": 5.0, "connect_timeout": 2.0, "host_min_interval_seconds": 0.0},
         pipeline={"min_text_chars": 200},
     )
-    feeds_path = folder / "feeds.yaml"
-    feeds = [f.model_dump(mode="json") for f in demo_feeds(fixture_server.base_url)]
-    feeds_path.write_text(yaml.safe_dump({"feeds": feeds}), encoding="utf-8")
-    env = settings_env(settings) | {"INGEST_FEEDS__PATH": str(feeds_path)}
-    env = {k: v for k, v in env.items() if not k.startswith("INGEST_EMBEDDED__")}
+    env, _ = live_env(settings, demo_feeds(fixture_server.base_url), folder)
     airflow = LocalAirflow(folder / "airflow", free_port(), env, plugins=True, all_admins=False)
     try:
         airflow.start(settings.airflow.pool_slots, settings.airflow.pool)

@@ -21,7 +21,7 @@ from ingest.config import Settings
 from ingest.embedded.fixture_server import FixtureServer
 from ingest.stores.elasticsearch import ElasticsearchSink, build_es_client
 from tests.conftest import demo_feeds
-from tests.integration.test_cli import INGEST, STOP_PAGES, _clean_env, run, settings_env
+from tests.integration.test_cli import INGEST, _clean_env, _stop_site, run, settings_env
 from tests.integration.test_index_migrate import documents, old_deployment
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -71,17 +71,7 @@ def test_process_off_a_terminal_logs_plain_progress_lines_and_stdout_is_unchange
 ) -> None:
     """Two workers, batches of 2, the site's turn every 2 s: about 12 s of fetching, so the log gets a line every
     5 s or so with the counts and the rate, and a last one; stdout holds only what `ingest process` always printed."""
-    base = fixture_server.base_url
-    links = "".join(f"<item><title>p{i}</title><link>{base}/pages/{page}</link></item>"
-                    for i, page in enumerate(STOP_PAGES))
-    (fixture_server.root / "feeds" / "progress.xml").write_text(
-        f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{links}</channel></rss>')
-    registry = tmp_path / "feeds.yaml"
-    registry.write_text(yaml.safe_dump({"feeds": [{"id": "prog", "url": f"{base}/feeds/progress.xml", "name": "P"}]}))
-    env = {**settings_env(settings, tmp_path), "INGEST_FEEDS__PATH": str(registry),
-           "INGEST_HTTP__HOST_MIN_INTERVAL_SECONDS": "2", "INGEST_PIPELINE__BATCH_SIZE": "2"}
-    polled = run(["poll"], env=env)
-    assert "queued=6" in polled.stdout, polled.stdout + polled.stderr
+    env = {**_stop_site(settings, fixture_server, tmp_path), "INGEST_PIPELINE__BATCH_SIZE": "2"}
 
     started = time.monotonic()
     result = run(["process", "--workers", "2"], env=env)
