@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ingest.metadata import _SPACE, _WORD, _clean, _fold
+from ingest.text import SPACE, WORD, clean, fold
 
 # Byline words before a name: English, French, German, Dutch, Spanish/Portuguese, Polish, Italian, Swedish.
 _AUTHOR_PREFIX = re.compile(
@@ -40,7 +40,7 @@ _DATE_TAIL = re.compile(
 _CODE_TAIL = re.compile(r"\s*\(\s*[^\W\d_A-Z]{2,5}\.?\s*\)$")
 # Words of a job title ("Senior Political Correspondent"), and the ones that make it one.
 _ROLE_WORDS = frozenset(
-    _SPACE.split(
+    SPACE.split(
         "senior chief deputy associate assistant contributing political foreign business sport sports health "
         "science technology tech economics economic diplomatic security defence defense legal royal showbiz "
         "entertainment news investigations international national world special staff freelance guest executive "
@@ -49,7 +49,7 @@ _ROLE_WORDS = frozenset(
     )
 )
 _ROLE_NOUNS = frozenset(
-    _SPACE.split(
+    SPACE.split(
         "editor editors writer writers reporter reporters correspondent correspondents journalist journalists "
         "columnist contributor producer photographer analyst critic redakteur redakteurin korrespondent "
         "korrespondentin journaliste rédacteur rédactrice correspondant correspondante envoyé envoyée "
@@ -72,7 +72,7 @@ def clean_authors(raw: Sequence[str] | str | None, site_names: Sequence[str] = (
     names: list[str] = []
     for value in values:
         for part in _AUTHOR_SPLIT.split(_drop_emails(value)):
-            for piece in _split_commas(_clean(part)):
+            for piece in _split_commas(clean(part)):
                 name = _clean_name(piece)
                 if _SLUG.fullmatch(name):
                     name = name.replace("-", " ").title()
@@ -80,12 +80,12 @@ def clean_authors(raw: Sequence[str] | str | None, site_names: Sequence[str] = (
                     names.append(name)
     kept: dict[str, str] = {}
     for name in names:
-        seen = kept.setdefault(_fold(name), name)
+        seen = kept.setdefault(fold(name), name)
         if seen.isupper() and not name.isupper():  # "JANE DOE" and "Jane Doe": the reader's spelling
-            kept[_fold(name)] = name
+            kept[fold(name)] = name
     result = list(kept.values())
-    sites = {_fold(s) for s in site_names}
-    people = [n for n in result if _fold(n) not in sites]
+    sites = {fold(s) for s in site_names}
+    people = [n for n in result if fold(n) not in sites]
     return tuple(people or result)
 
 
@@ -101,7 +101,7 @@ def _drop_emails(text: str) -> str:
     while (match := _EMAIL.search(text)) is not None:
         local = match.group(0).split("@")[0]
         before = text[: match.start()]
-        words = {w.casefold() for w in _WORD.findall(before) if len(w) >= 2}
+        words = {w.casefold() for w in WORD.findall(before) if len(w) >= 2}
         glued = ""
         for k in range(1, len(local)):
             rest = local[k:].casefold()
@@ -125,7 +125,7 @@ def _split_commas(text: str) -> list[str]:
 
 
 def _role_words(text: str) -> list[str]:
-    return [w.casefold() for w in _WORD.findall(text)]
+    return [w.casefold() for w in WORD.findall(text)]
 
 
 def _is_role(text: str) -> bool:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,6 +22,7 @@ from lxml.html import HtmlElement
 
 from ingest.dates import parse_iso_datetime
 from ingest.models import DateSource
+from ingest.text import WORD, clean, fold
 from ingest.urls import canonical_url, domain_of
 
 ARTICLE_TYPES = frozenset(
@@ -47,8 +47,6 @@ _SITE_META = ("og:site_name", "application-name", "apple-mobile-web-app-title", 
 
 # A title's parts: "Headline | Section | Site", "Headline - Site".
 _SEPARATOR = re.compile(r"\s+(?:\||-|–|—|·|::|»|•)\s+")
-_SPACE = re.compile(r"\s+")
-_WORD = re.compile(r"\w+", re.UNICODE)
 # Parts of a headline element that are not the headline: the kicker above it, text for screen readers.
 _NOT_HEADLINE = re.compile(
     r"kicker|overline|dachzeile|spitzmarke|eyebrow|supertitle|pretitle|catchline|rubric|topline|flag|label"
@@ -116,7 +114,7 @@ def read_page(tree: HtmlElement, url: str) -> PageFacts:
         page_objects=tuple(o for o in objects if o is not article),
         by_id=by_id,
         meta={k: tuple(v) for k, v in meta.items()},
-        html_title=_clean(title.text_content()) if title is not None else "",
+        html_title=clean(title.text_content()) if title is not None else "",
         canonical_links=canonical,
     )
 
@@ -164,10 +162,6 @@ def _names_of(value: Any, by_id: dict[str, dict[str, Any]]) -> list[str]:
     return names
 
 
-def _clean(text: str) -> str:
-    return _SPACE.sub(" ", unicodedata.normalize("NFC", text)).strip()
-
-
 # ---------------------------------------------------------------- headline
 
 
@@ -183,7 +177,7 @@ def pick_title(tree: HtmlElement, facts: PageFacts) -> str | None:
     the SEO headline is the one repeated, see docs/benchmarks.md)."""
     headline = facts.article.get("headline")
     declared = [
-        strip_site_name(_clean(t), facts.site_names)
+        strip_site_name(clean(t), facts.site_names)
         for t in (
             facts.first_meta("og:title"),
             headline if isinstance(headline, str) else None,
@@ -196,9 +190,9 @@ def pick_title(tree: HtmlElement, facts: PageFacts) -> str | None:
     cleaned = _agree_on_suffix([c for c in declared if c], headings)
     if not cleaned:
         return next((h for h in headings if len(h.split()) >= 3), None)
-    folded = {_fold(c) for c in cleaned}
+    folded = {fold(c) for c in cleaned}
     for heading in headings:
-        if _fold(heading) in folded:  # the printed spelling of a declared title (its quotes, its dashes)
+        if fold(heading) in folded:  # the printed spelling of a declared title (its quotes, its dashes)
             return heading
     for heading in headings:
         for candidate in cleaned:
@@ -218,7 +212,7 @@ def _agree_on_suffix(candidates: list[str], headings: list[str]) -> list[str]:
     """Each candidate cut to the part before (or after) a separator when another candidate or an ``<h1>`` is
     exactly that part: ``"Headline - The Daily Example"`` next to ``og:title`` ``"Headline"`` loses its site
     name even when the page never declares it."""
-    others = {_fold(t) for t in (*candidates, *headings)}
+    others = {fold(t) for t in (*candidates, *headings)}
     result = []
     for candidate in candidates:
         parts = _SEPARATOR.split(candidate)
@@ -227,10 +221,10 @@ def _agree_on_suffix(candidates: list[str], headings: list[str]) -> list[str]:
             for i in range(len(parts) - 1, 0, -1):
                 head = parts[0] + "".join(sep + part for sep, part in zip(seps[: i - 1], parts[1:i], strict=True))
                 tail = parts[i] + "".join(sep + part for sep, part in zip(seps[i:], parts[i + 1:], strict=True))
-                if _fold(head) in others and len(head.split()) >= 3:
+                if fold(head) in others and len(head.split()) >= 3:
                     candidate = head
                     break
-                if _fold(tail) in others and len(tail.split()) >= 3:
+                if fold(tail) in others and len(tail.split()) >= 3:
                     candidate = tail
                     break
         result.append(candidate)
@@ -242,7 +236,7 @@ def _is_kicker_and(heading: str, candidate: str) -> bool:
     (``"Eskalation «Die Zurückhaltung …»"``, the kicker's markup unmarked)."""
     words, tail = heading.split(), candidate.split()
     extra = len(words) - len(tail)
-    return len(tail) >= 4 and 0 < extra <= 4 and _fold(" ".join(words[extra:])) == _fold(candidate)
+    return len(tail) >= 4 and 0 < extra <= 4 and fold(" ".join(words[extra:])) == fold(candidate)
 
 
 def _headings(tree: HtmlElement) -> Iterator[str]:
@@ -253,7 +247,7 @@ def _headings(tree: HtmlElement) -> Iterator[str]:
         ancestors = {a.tag for a in heading.iterancestors()}
         if _HIDDEN_HEADING.search(heading.get("class", "")) or ancestors & {"nav", "footer"}:
             continue
-        text = _clean(_join_inline(_headline_text(heading)))
+        text = clean(_join_inline(_headline_text(heading)))
         if text:
             (inside if ancestors & {"article", "main"} else outside).append(text)
     yield from inside
@@ -291,10 +285,10 @@ def strip_site_name(title: str, site_names: Sequence[str]) -> str:
     if len(parts) < 2:
         return title
     seps = _SEPARATOR.findall(title)
-    sites = {_fold(s) for s in site_names if _fold(s)}
+    sites = {fold(s) for s in site_names if fold(s)}
 
     def is_site(part: str) -> bool:
-        folded = _fold(part)
+        folded = fold(part)
         return bool(folded) and any(folded == s or (len(s) >= 4 and (s in folded or folded in s)) for s in sites)
 
     start, end = 0, len(parts)
@@ -313,13 +307,8 @@ def strip_site_name(title: str, site_names: Sequence[str]) -> str:
     return kept.strip()
 
 
-def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(c for c in decomposed if c.isalnum())
-
-
 def _similarity(a: str, b: str) -> float:
-    ta, tb = _WORD.findall(a.casefold()), _WORD.findall(b.casefold())
+    ta, tb = WORD.findall(a.casefold()), WORD.findall(b.casefold())
     if not ta or not tb:
         return 0.0
     common = len(set(ta) & set(tb))
@@ -395,7 +384,7 @@ def byline_authors(tree: HtmlElement, limit: int = 5) -> list[str]:
         "|//article//*[@itemprop='author']|//main//*[@itemprop='author']"
     ):
         named = element.find(".//*[@itemprop='name']")
-        text = _clean((named if named is not None else element).text_content())
+        text = clean((named if named is not None else element).text_content())
         if text and text not in names:
             names.append(text)
         if len(names) >= limit:
