@@ -7,11 +7,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ingest.text import SPACE, WORD, clean, fold
+from ingest.text import SPACE, WORD, clean, fold, unescape
 
 # Byline words before a name: English, French, German, Dutch, Spanish/Portuguese, Polish, Italian, Swedish.
+# "Von" is also a name's particle: before another particle it is the name ("Von der Leyen", "Von dem Bussche").
 _AUTHOR_PREFIX = re.compile(
-    r"^(?:(?:written|reported|words|story|text)\s+by|by|par|von|door|por|przez|auteure?|autor|autorin|autora"
+    r"^(?:(?:written|reported|words|story|text)\s+by|by|par|von(?!\s+(?:der|dem|den|zu)\s+[^\W\d_])|door|por|przez"
+    r"|auteure?|autor|autorin|autora"
     r"|autore|author|texte?|texto|testo|tekst)\b\s*:?\s*",
     re.I,
 )
@@ -57,22 +59,33 @@ _ROLE_NOUNS = frozenset(
         "dziennikarz dziennikarka reporterin"
     )
 )
+# A picture credit where a name is expected: "(Image: Getty Images)", "Photo: Jane Doe".
+_CREDIT = re.compile(r"^\(?\s*(?:images?|photos?|pictures?|fotos?|bild|credits?|crédits?)\s*:", re.I)
+# After a name: a social handle ("(@janedoe)"), the paper the writer works for ("For MailOnline", "pour Le
+# Monde") and the place written from ("in Kyiv", "aus Berlin"); cut when a name of two words or more is left.
+_HANDLE = re.compile(r"\s*\(?@\w+\)?")
+_TAIL = re.compile(
+    r"\s+(?:(?i:for|für|pour|voor)\s+\S.*|(?:in|aus|à)\s+[^\W\d_a-z][\w'-]*(?:\s+[^\W\d_a-z][\w'-]*)?)$"
+)
 _SLUG = re.compile(r"[a-z]+(?:-[a-z]+)+")  # "sophie-foster", a URL slug in place of a name
 _NOT_A_NAME = re.compile(r"@|https?://|www\.|\d{3,}")
 
 
 def clean_authors(raw: Sequence[str] | str | None, site_names: Sequence[str] = ()) -> tuple[str, ...]:
-    """Person and agency names, one each: bylines ("By", "Par", "Von", "Por", "Di", "Door", "Av", "Przez"),
-    job titles ("Senior Reporter"), newsroom codes, dates and e-mail addresses cut; lists split ("A and B",
-    "A, B", "A & B", "A et B", "A und B"); handles, URLs and the site's own name dropped when people are
-    named; slug twins ("Sophie-Foster") and case variants merged."""
+    """Person and agency names, one each: bylines ("By", "Par", "Von" but not "Von der …", "Por", "Di", "Door",
+    "Av", "Przez"), job titles ("Senior Reporter"), newsroom codes, dates, e-mail addresses, handles and the
+    paper or place after a name ("for The Courier", "in Kyiv") cut; lists split ("A and B", "A, B", "A & B",
+    "A et B", "A und B"); picture credits, URLs and the site's own name dropped when people are named; slug
+    twins ("Sophie-Foster") and case variants merged."""
     if not raw:
         return ()
     values = [raw] if isinstance(raw, str) else raw
     names: list[str] = []
     for value in values:
-        for part in _AUTHOR_SPLIT.split(_drop_emails(value)):
+        for part in _AUTHOR_SPLIT.split(_drop_emails(unescape(value))):
             for piece in _split_commas(clean(part)):
+                if _CREDIT.match(piece):
+                    continue
                 name = _clean_name(piece)
                 if _SLUG.fullmatch(name):
                     name = name.replace("-", " ").title()
@@ -84,15 +97,35 @@ def clean_authors(raw: Sequence[str] | str | None, site_names: Sequence[str] = (
         if seen.isupper() and not name.isupper():  # "JANE DOE" and "Jane Doe": the reader's spelling
             kept[fold(name)] = name
     result = list(kept.values())
-    sites = {fold(s) for s in site_names}
-    people = [n for n in result if fold(n) not in sites]
+    people = [n for n in result if not is_site([n], site_names)]
     return tuple(people or result)
+
+
+def pick_authors(sources: Sequence[Sequence[str] | str | None], site_names: Sequence[str] = ()) -> tuple[str, ...]:
+    """The names of the first source (strongest first) that names someone other than the site itself, else of
+    the first that names anyone: a page whose JSON-LD credits only its own newsroom ("The Courier") and whose
+    byline names the writer is the writer's."""
+    first: tuple[str, ...] = ()
+    for source in sources:
+        names = clean_authors(source, site_names)
+        if names and not is_site(names, site_names):
+            return names
+        first = first or names
+    return first
+
+
+def is_site(names: Sequence[str], site_names: Sequence[str]) -> bool:
+    """Whether every name is the site's own (its declared name, its domain)."""
+    sites = {fold(s) for s in site_names}
+    return all(fold(n) in sites for n in names)
 
 
 def _clean_name(text: str) -> str:
     name = text.strip(" ,.:;|-")
     name = _SHORT_PREFIX.sub("", _AUTHOR_PREFIX.sub("", name)).strip(" ,.:;|-")
     name = _CODE_TAIL.sub("", _DATE_TAIL.sub("", name)).strip(" ,.:;|-")
+    if len(shorter := _TAIL.sub("", _HANDLE.sub("", name)).strip(" ,.:;|-").split()) >= 2:
+        name = " ".join(shorter)
     return _drop_role_tail(name)
 
 

@@ -69,8 +69,11 @@ def extract_article(
     facts = metadata.read_page(tree, url)
     title = metadata.pick_title(tree, facts)
     # The byline links are read before trafilatura prunes the tree: the last resort, after trafilatura's own
-    # byline guess (before it, they also picked up the authors of teasers inside <main>).
-    byline = metadata.byline_authors(tree) if not metadata.declared_authors(facts) else []
+    # byline guess (before it, they also picked up the authors of teasers inside <main>); not read when the page
+    # declares someone other than the site itself.
+    declared = metadata.declared_authors(facts)
+    site_only = authors.is_site(authors.clean_authors(declared, facts.site_names), facts.site_names)
+    byline = metadata.byline_authors(tree) if site_only else []
     canonical = metadata.pick_canonical(facts)
     declared_lang = normalise_language(tree.get("lang") or tree.get("xml:lang") or facts.first_meta("og:locale"))
     doc: Any = trafilatura.bare_extraction(
@@ -100,7 +103,7 @@ def extract_article(
         title=title,
         text=text,
         summary=(doc.description or "").strip() or None,
-        authors=authors.clean_authors(metadata.declared_authors(facts) or doc.author or byline, facts.site_names),
+        authors=authors.pick_authors((declared, doc.author, byline), facts.site_names),
         published_at=published,
         published_source=published_source,
         modified_at=modified if metadata.not_future(modified, now) else None,

@@ -22,7 +22,7 @@ from lxml.html import HtmlElement
 
 from ingest.dates import parse_iso_datetime
 from ingest.models import DateSource
-from ingest.text import WORD, clean, fold
+from ingest.text import clean, fold, initials, similarity
 from ingest.urls import canonical_url, domain_of
 
 ARTICLE_TYPES = frozenset(
@@ -42,11 +42,13 @@ _MODIFIED_META = ("article:modified_time", "og:article:modified_time", "og:updat
                   "dcterms.modified", "last-modified")  # fmt: skip
 _AUTHOR_META = ("parsely-author", "sailthru.author", "article:author", "og:article:author", "author",
                 "dc.creator", "dcterms.creator")  # fmt: skip
+_WRITTEN_BY = re.compile(r"\s*(?:written by|écrit par|verfasst von|escrito por|scritto da|geschreven door)\s*", re.I)
 _SECOND_LEVEL = frozenset({"co", "com", "org", "net", "gov", "ac", "ne", "or", "go", "gv", "edu"})
 _SITE_META = ("og:site_name", "application-name", "apple-mobile-web-app-title", "twitter:site")
 
 # A title's parts: "Headline | Section | Site", "Headline - Site".
 _SEPARATOR = re.compile(r"\s+(?:\||-|–|—|·|::|»|•)\s+")
+_KICKER_SEPARATOR = re.compile(r"\s+(?:/|\||-|–|—|·|»|•)\s+|:\s+")
 # Parts of a headline element that are not the headline: the kicker above it, text for screen readers.
 _NOT_HEADLINE = re.compile(
     r"kicker|overline|dachzeile|spitzmarke|eyebrow|supertitle|pretitle|catchline|rubric|topline|flag|label"
@@ -132,9 +134,9 @@ def _json_ld_objects(text: str) -> list[dict[str, Any]]:
             stack[:0] = item
         elif isinstance(item, dict):
             found.append(item)
-            graph = item.get("@graph")
-            if isinstance(graph, list | dict):
-                stack.append(graph)
+            for key in ("@graph", "mainEntity"):  # a WebPage's mainEntity is often the article
+                if isinstance(item.get(key), list | dict):
+                    stack.append(item[key])
     return found
 
 
@@ -190,22 +192,27 @@ def pick_title(tree: HtmlElement, facts: PageFacts) -> str | None:
     cleaned = _agree_on_suffix([c for c in declared if c], headings)
     if not cleaned:
         return next((h for h in headings if len(h.split()) >= 3), None)
-    folded = {fold(c) for c in cleaned}
+    folded = {fold(c): c for c in reversed(cleaned)}
     for heading in headings:
-        if fold(heading) in folded:  # the printed spelling of a declared title (its quotes, its dashes)
-            return heading
+        if (same := folded.get(fold(heading))) is not None:
+            # The printed spelling of a declared title (its quotes, its dashes), unless the <h1> only lost the
+            # separator after its kicker ("Kicker / Headline" declared, two lines printed).
+            seps = _KICKER_SEPARATOR.finditer(same)
+            return same if any(same[: m.start()] + " " + same[m.end():] == heading for m in seps) else heading
     for heading in headings:
         for candidate in cleaned:
             if _is_kicker_and(heading, candidate):
                 return candidate
     best: tuple[float, str] | None = None
     for heading in headings:
-        score = max(_similarity(heading, c) for c in cleaned)
+        score = max(similarity(heading, c) for c in cleaned)
         if score >= 0.5 and (best is None or score > best[0]):
             best = (score, heading)
     if best is not None:
         return best[1]
-    return cleaned[0]
+    # A declared title cut short for a social card ("Headline that goes…") gives way to the one it cuts.
+    stem = fold(cleaned[0].rstrip(".… ")) if cleaned[0].endswith(("...", "…")) else ""
+    return next((c for c in cleaned if stem and fold(c).startswith(stem) and fold(c) != stem), cleaned[0])
 
 
 def _agree_on_suffix(candidates: list[str], headings: list[str]) -> list[str]:
@@ -286,10 +293,14 @@ def strip_site_name(title: str, site_names: Sequence[str]) -> str:
         return title
     seps = _SEPARATOR.findall(title)
     sites = {fold(s) for s in site_names if fold(s)}
+    # A name's initials, alone or with the domain's ending: "NZZ", "SZ.de" for "Neue Zürcher Zeitung" …
+    endings = {"", *(s.rsplit(".", 1)[1].casefold() for s in site_names if "." in s)}
+    acronyms = {i + e for s in site_names for i in initials(s) for e in endings}
 
     def is_site(part: str) -> bool:
         folded = fold(part)
-        return bool(folded) and any(folded == s or (len(s) >= 4 and (s in folded or folded in s)) for s in sites)
+        return bool(folded) and (folded in acronyms or any(
+            folded == s or (len(s) >= 4 and (s in folded or folded in s)) for s in sites))
 
     start, end = 0, len(parts)
     if is_site(parts[-1]):
@@ -305,14 +316,6 @@ def strip_site_name(title: str, site_names: Sequence[str]) -> str:
     for sep, part in zip(seps[start:end - 1], parts[start + 1:end], strict=True):
         kept += sep + part
     return kept.strip()
-
-
-def _similarity(a: str, b: str) -> float:
-    ta, tb = WORD.findall(a.casefold()), WORD.findall(b.casefold())
-    if not ta or not tb:
-        return 0.0
-    common = len(set(ta) & set(tb))
-    return 2 * common / (len(set(ta)) + len(set(tb)))
 
 
 # ---------------------------------------------------------------- dates
@@ -362,7 +365,7 @@ def not_future(value: datetime | None, now: datetime | None, slack: timedelta = 
 def declared_authors(facts: PageFacts) -> list[str]:
     """Author names from the JSON-LD article, else the author meta tags (``Last, First`` turned around).
     Organisations stay: news agencies are authors (the site's own name is dropped by :func:`clean_authors`)."""
-    names = _names_of(facts.article.get("author"), facts.by_id)
+    names = _names_of(facts.article.get("author") or facts.article.get("creator"), facts.by_id)
     if names:
         return names
     for name in _AUTHOR_META:
@@ -371,6 +374,9 @@ def declared_authors(facts: PageFacts) -> list[str]:
             if name in ("dc.creator", "dcterms.creator"):
                 return [_turn_around(v) for v in values]
             return values
+    for n in range(1, 5):  # Yoast SEO: twitter:label1 "Written by", twitter:data1 the name
+        if _WRITTEN_BY.fullmatch(facts.first_meta(f"twitter:label{n}") or "") and facts.first_meta(f"twitter:data{n}"):
+            return [facts.first_meta(f"twitter:data{n}") or ""]
     return []
 
 

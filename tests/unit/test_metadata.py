@@ -282,3 +282,40 @@ def test_byline_links_inside_the_article_only() -> None:
         '<span itemprop="author"><span itemprop="name">John Roe</span></span></article></body></html>'
     )
     assert metadata.byline_authors(_tree(html)) == ["Jane Doe", "John Roe"]
+
+
+def test_a_declared_title_keeps_the_separator_the_h1_lost_after_its_kicker() -> None:
+    html = (
+        '<html><head><meta property="og:title" content="Harbour / Bridge reopens after two years of repairs">'
+        "</head><body><h1><span>Harbour</span>Bridge reopens after two years of repairs</h1></body></html>"
+    )
+    assert _title(html) == "Harbour / Bridge reopens after two years of repairs"
+
+
+def test_a_site_name_given_by_its_initials_is_stripped() -> None:
+    names = ["Evening Courier Gazette", "eveningcourier.example"]  # the domain does not spell "ECG"
+    assert metadata.strip_site_name("Harbour bridge reopens after repairs | ECG", names) == (
+        "Harbour bridge reopens after repairs"
+    )
+    assert metadata.strip_site_name("Harbour bridge reopens after repairs - ECG.example", names) == (
+        "Harbour bridge reopens after repairs"
+    )
+    assert metadata.strip_site_name("Harbour bridge reopens - after repairs", ["The Evening Daily"]) == (
+        "Harbour bridge reopens - after repairs"
+    )
+
+
+def test_entities_escaped_twice_in_json_ld_are_decoded() -> None:
+    html = (
+        '<html><head><script type="application/ld+json">{"@type": "NewsArticle", "headline": '
+        '"Mayor&#039;s &quot;no&quot; to the stadium plan"}</script></head><body></body></html>'
+    )
+    assert _title(html) == 'Mayor\'s "no" to the stadium plan'
+
+
+def test_a_title_cut_short_for_social_cards_gives_way_to_the_full_one() -> None:
+    html = (
+        '<html><head><meta property="og:title" content="Harbour bridge reopens after two years...">'
+        "<title>Harbour bridge reopens after two years of repairs</title></head><body></body></html>"
+    )
+    assert _title(html) == "Harbour bridge reopens after two years of repairs"
