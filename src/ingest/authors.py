@@ -67,6 +67,10 @@ _HANDLE = re.compile(r"\s*\(?@\w+\)?")
 _TAIL = re.compile(
     r"\s+(?:(?i:for|für|pour|voor)\s+\S.*|(?:in|aus|à)\s+[^\W\d_a-z][\w'-]*(?:\s+[^\W\d_a-z][\w'-]*)?)$"
 )
+# An author page's URL in place of a name: ".../author/jane-doe/" names Jane Doe.
+_AUTHOR_URL = re.compile(
+    r"^https?://\S+/(?:authors?|autor(?:en)?|auteurs?|journalists?|people|staff|profiles?)/([a-z]+(?:-[a-z]+)+)/?$"
+)
 _SLUG = re.compile(r"[a-z]+(?:-[a-z]+)+")  # "sophie-foster", a URL slug in place of a name
 _NOT_A_NAME = re.compile(r"@|https?://|www\.|\d{3,}")
 
@@ -86,7 +90,8 @@ def clean_authors(raw: Sequence[str] | str | None, site_names: Sequence[str] = (
             for piece in _split_commas(clean(part)):
                 if _CREDIT.match(piece):
                     continue
-                name = _clean_name(piece)
+                url = _AUTHOR_URL.match(piece)
+                name = url.group(1) if url else _clean_name(piece)
                 if _SLUG.fullmatch(name):
                     name = name.replace("-", " ").title()
                 if name and not _NOT_A_NAME.search(name) and len(name) <= 80 and not _is_role(name):

@@ -147,7 +147,8 @@ def _types(obj: dict[str, Any]) -> set[str]:
 
 
 def _names_of(value: Any, by_id: dict[str, dict[str, Any]]) -> list[str]:
-    """Names in a schema.org ``author``/``publisher`` value: a string, a Person, a list, an ``@id`` reference."""
+    """Names in a schema.org ``author``/``publisher`` value: a string, a Person (``name``, else ``givenName``
+    and ``familyName``), a list, an ``@id`` reference."""
     items = value if isinstance(value, list) else [value]
     names = []
     for item in items:
@@ -156,7 +157,8 @@ def _names_of(value: Any, by_id: dict[str, dict[str, Any]]) -> list[str]:
         elif isinstance(item, dict):
             if "name" not in item and isinstance(item.get("@id"), str):
                 item = by_id.get(item["@id"], item)
-            name = item.get("name")
+            name = item.get("name") or " ".join(n for n in (item.get("givenName"), item.get("familyName"))
+                                                if isinstance(n, str))
             if isinstance(name, str):
                 names.append(name)
             elif isinstance(name, list):

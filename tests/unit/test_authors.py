@@ -34,6 +34,9 @@ def _facts(head: str) -> metadata.PageFacts:
         # Picture credits are not authors.
         (["Jane Doe", "(Image: Example Photo Agency)"], ("Jane Doe",)),
         ("Text: Jane Doe, Photo: John Roe", ("Jane Doe",)),
+        # An author page's URL in place of a name; another URL is not a name.
+        ("https://www.courier.example/author/jane-doe/", ("Jane Doe",)),
+        ("https://social.example/janedoe", ()),
         # Entities a template escaped twice.
         ("Ana&#239;s Exemple &amp; Jean Exemple", ("Anaïs Exemple", "Jean Exemple")),
     ],
@@ -70,3 +73,11 @@ def test_authors_from_json_ld_creator_and_from_yoasts_written_by() -> None:
     assert metadata.declared_authors(_facts(yoast)) == ["Jane Doe"]
     other = '<meta name="twitter:label1" content="Est. reading time"><meta name="twitter:data1" content="3 minutes">'
     assert metadata.declared_authors(_facts(other)) == []
+
+
+def test_a_person_with_given_and_family_names_only() -> None:
+    facts = _facts(
+        '<script type="application/ld+json">{"@type": "NewsArticle", "author": {"@type": "Person", '
+        '"givenName": "Jane", "familyName": "Doe"}}</script>'
+    )
+    assert metadata.declared_authors(facts) == ["Jane Doe"]
