@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SUDO   := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: setup demo test test-services lint typecheck unit stop bench bench-poll bench-extract bench-extract-errors bench-dedup bench-cluster bench-story-models bench-ner bench-ner-en bench-index bench-e2e airflow-ui clean
+.PHONY: setup demo test test-services lint typecheck unit stop bench bench-poll bench-extract bench-extract-errors bench-dedup bench-cluster bench-story-models bench-ner bench-ner-en bench-index bench-index-size bench-e2e airflow-ui clean
 
 setup: $(STAMP)
 
@@ -105,6 +105,11 @@ bench-ner-en: setup
 # --docs 1000 is quick; --url URL --mode stack measures a real Elasticsearch)
 bench-index: setup
 	$(BIN)/python bench/bench_index.py --docs 10000 --repeat 3
+
+# What an indexed article weighs: _source bytes field by field and the mapping's fields, on the end-to-end corpus
+# extracted and enriched by the pipeline's code (about 40 s; --url URL --store measures on-disk on a real Elasticsearch)
+bench-index-size: setup
+	$(BIN)/python bench/bench_index_size.py
 
 # End to end: N copies of real pages and their feeds on loopback, poll, then `ingest process` and the process DAG
 # (LocalExecutor, 2-slot pool) into an empty index; articles/s, CPU per article and stage, peak RSS per process,
