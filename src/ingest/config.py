@@ -71,6 +71,12 @@ class ElasticsearchSettings(BaseModel):
     # dead-lettered as too large instead of failing the request.
     bulk_max_docs: int = Field(default=500, ge=1)
     bulk_max_bytes: int = Field(default=10_000_000, ge=10_000)
+    # Primary shards and replicas of each index version: both go into the template and into the index that
+    # `ingest index setup` or `ingest index migrate` creates. A new shard count takes a new index (`ingest index
+    # migrate`); a new replica count is applied to the existing indices by `ingest index setup`. One node cannot
+    # hold a replica: 0 there (docker-compose.yml), else the index stays yellow. 1024: Elasticsearch's cap.
+    number_of_shards: int = Field(default=1, ge=1, le=1024)
+    number_of_replicas: int = Field(default=1, ge=0, le=10)
 
     @field_validator("hosts")
     @classmethod
