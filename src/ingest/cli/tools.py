@@ -50,22 +50,22 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_index_setup(args: argparse.Namespace) -> int:
-    from ingest.search_index.template import index_template, template_fingerprint
-    from ingest.stores.elasticsearch import ElasticsearchSink, build_es_client, check_search_server, read_index_state
+    from ingest.search_index.setup import configured_template, setup_index, stale_reason
+    from ingest.search_index.template import template_fingerprint
+    from ingest.stores.elasticsearch import build_es_client, check_search_server
 
-    settings = resolve_settings()
-    es = build_es_client(settings.elasticsearch)
-    check_search_server(es, ", ".join(settings.elasticsearch.hosts))
-    sink = ElasticsearchSink(es, settings.elasticsearch)
-    sink.ensure_ready()
-    state = read_index_state(es, settings.elasticsearch.index_prefix)
+    settings = resolve_settings().elasticsearch
+    es = build_es_client(settings)
+    check_search_server(es, ", ".join(settings.hosts))
+    result = setup_index(es, settings)
+    state = result.state
     read, write = (", ".join(state.name(v) for v in versions) or "nothing" for versions in (state.read, state.write))
-    stale = state.current is not None and state.versions[state.current] != template_fingerprint(
-        index_template(settings.elasticsearch.index_prefix))
-    print(f"index template {settings.elasticsearch.index_prefix!r} installed; readers see {read} (alias "
-          f"{state.read_alias!r}), new documents go to {write} (alias {state.write_alias!r})"
-          + ("; that index was made from another template: `ingest index migrate` moves to one made from this one"
-             if stale else ""))
+    stale = stale_reason(state, settings, template_fingerprint(configured_template(settings)))
+    replicas = (f"; {settings.number_of_replicas} replica(s) now set on {', '.join(result.replicas_changed)}"
+                if result.replicas_changed else "")
+    print(f"index template {settings.index_prefix!r} installed; readers see {read} (alias "
+          f"{state.read_alias!r}), new documents go to {write} (alias {state.write_alias!r}){replicas}"
+          + (f"; {stale}: `ingest index migrate` moves to a new index made from this template" if stale else ""))
     return 0
 
 

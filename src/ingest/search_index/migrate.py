@@ -19,17 +19,17 @@ from elasticsearch import ApiError, Elasticsearch, TransportError, helpers
 
 from ingest.config import ElasticsearchSettings
 from ingest.errors import ConfigError, IngestError, ServiceUnavailableError
+from ingest.search_index.setup import configured_template, create_versioned_index, read_state
 from ingest.search_index.template import (
     IndexState,
     MigrationPlan,
     MigrationStep,
-    index_template,
     move_alias_actions,
     plan_migration,
     stamp_template,
     template_fingerprint,
 )
-from ingest.stores.elasticsearch import create_index, describe_error, install_template, read_index_state
+from ingest.stores.elasticsearch import describe_error, install_template
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +68,7 @@ class MigrationResult:
     dry_run: bool
     counts: CopyCounts | None = None
     seconds: float = 0.0
+    shards: int = 1  # primary shards of the index a migration creates (INGEST_ELASTICSEARCH__NUMBER_OF_SHARDS)
 
     @property
     def source(self) -> str:
@@ -92,17 +93,18 @@ def migrate_index(
     on_copy: CopyHook | None = None,
     settle_seconds: float = 1.0,
 ) -> MigrationResult:
-    """Move the prefix's aliases to an index made from ``template`` (the repo's by default), running only the
-    steps the aliases say are left; ``on_step(step, what happened)`` after each step, ``on_copy`` as the copy
-    goes (after every bulk request and at the end of each pass). ``settle_seconds`` after moving the write alias
-    lets bulk requests that resolved it before finish."""
+    """Move the prefix's aliases to an index made from ``template`` (the repo's by default) with the settings'
+    shards and replicas, running only the steps the aliases say are left (an index with the template's
+    fingerprint but another number of primary shards is moved too); ``on_step(step, what happened)`` after each
+    step, ``on_copy`` as the copy goes (after every bulk request and at the end of each pass). ``settle_seconds``
+    after moving the write alias lets bulk requests that resolved it before finish."""
     started = time.monotonic()
     prefix = settings.index_prefix
-    stamped = stamp_template(template) if template is not None else index_template(prefix)
+    stamped = stamp_template(template) if template is not None else configured_template(settings)
     fingerprint = template_fingerprint(stamped)
     state = _read_state(client, settings)
-    plan = plan_migration(state, fingerprint)
-    result = MigrationResult(state, plan, fingerprint, dry_run)
+    plan = plan_migration(state, fingerprint, settings.number_of_shards)
+    result = MigrationResult(state, plan, fingerprint, dry_run, shards=settings.number_of_shards)
     if dry_run or not plan.steps:
         return result
     source, target = state.name(plan.source), state.name(plan.target)
@@ -113,8 +115,9 @@ def migrate_index(
                 install_template(client, prefix, stamped)
                 done = f"template {prefix!r} installed (fingerprint {fingerprint})"
             elif step == "create_index":
-                created = create_index(client, target)
-                done = f"created {target}" if created else f"{target} exists already"
+                created = create_versioned_index(client, target, settings)
+                done = (f"created {target} ({settings.number_of_shards} primary shard(s), "
+                        f"{settings.number_of_replicas} replica(s) each)") if created else f"{target} exists already"
             elif step == "move_write_alias":
                 if "create_index" not in plan.steps:
                     _check_unused(client, target, source)
@@ -151,7 +154,8 @@ def migrate_index(
         logger.info("migrate %s: %s", step, done)
         if on_step is not None:
             on_step(step, done)
-    return MigrationResult(state, plan, fingerprint, dry_run, counts, time.monotonic() - started)
+    return MigrationResult(state, plan, fingerprint, dry_run, counts, time.monotonic() - started,
+                           settings.number_of_shards)
 
 
 def copy_documents(
@@ -198,7 +202,7 @@ def describe_plan(result: MigrationResult, documents: int | None = None) -> list
     state, source, target = result.state, result.source, result.target
     what: dict[MigrationStep, str] = {
         "install_template": f"install the template {state.prefix!r} (fingerprint {result.fingerprint})",
-        "create_index": f"create {target} from it",
+        "create_index": f"create {target} from it with {result.shards} primary shard(s)",
         "move_write_alias": f"move the write alias {state.write_alias!r} from {source} to {target}",
         "copy_documents": f"copy the documents of {source}"
                           + (f" ({documents})" if documents is not None else "")
@@ -239,7 +243,7 @@ def _create_actions(client: Elasticsearch, source: str, target: str, size: int) 
 
 def _read_state(client: Elasticsearch, settings: ElasticsearchSettings) -> IndexState:
     try:
-        return read_index_state(client, settings.index_prefix)
+        return read_state(client, settings.index_prefix)
     except TransportError as e:
         raise ServiceUnavailableError(
             "the search server", ", ".join(settings.hosts),

@@ -9,7 +9,7 @@ import copy
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any, Literal
 
@@ -19,19 +19,36 @@ from ingest.errors import ConfigError
 FINGERPRINT_KEY = "template_fingerprint"
 
 
-def index_template(prefix: str) -> dict[str, Any]:
-    """The index template kept in the repo, with the index name prefix filled in and its fingerprint stamped."""
+def index_template(prefix: str, shards: int = 1, replicas: int | None = None) -> dict[str, Any]:
+    """The index template kept in the repo, with the index name prefix filled in, the deployment's primary shards
+    and replicas (``INGEST_ELASTICSEARCH__NUMBER_OF_*``; None leaves replicas to the server) and its fingerprint
+    stamped (the same for every shard and replica count)."""
     raw = resources.files("ingest.search_index").joinpath("index_template.json").read_text(encoding="utf-8")
-    return stamp_template(json.loads(raw.replace("{prefix}", prefix)))
+    template = json.loads(raw.replace("{prefix}", prefix))
+    template["template"]["settings"].update(shard_settings(shards, replicas))
+    return stamp_template(template)
+
+
+def shard_settings(shards: int, replicas: int | None = None) -> dict[str, int]:
+    """The index settings for a number of primary shards and of replicas (None: the server's default)."""
+    return {"number_of_shards": shards} | ({} if replicas is None else {"number_of_replicas": replicas})
 
 
 def template_fingerprint(template: Mapping[str, Any]) -> str:
-    """A short hash of a template's content (its own stamp left out): equal fingerprints, same mapping."""
+    """A short hash of a template's content (its own stamp left out): equal fingerprints, same mapping and
+    analysis. Shard and replica counts are the deployment's, not the content's: they are hashed as the repo's file
+    has them (one shard, no replica count), so that a deployment's own counts, and indices made before they were
+    settings, do not make an index look older than the template (``IndexState.shards`` tells the shard count)."""
     body = copy.deepcopy(dict(template))
     mappings = body.get("template", {}).get("mappings", {})
     meta = {k: v for k, v in mappings.pop("_meta", {}).items() if k != FINGERPRINT_KEY}
     if meta:
         mappings["_meta"] = meta
+    settings = body.get("template", {}).get("settings")
+    if isinstance(settings, dict):
+        settings.pop("number_of_replicas", None)
+        if "number_of_shards" in settings:
+            settings["number_of_shards"] = 1
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
 
 
@@ -78,6 +95,8 @@ class IndexState:
     versions: Mapping[int, str | None]
     read: tuple[int, ...]
     write: tuple[int, ...]
+    # Each version's primary shards, when read (``parse_shards``); a version missing here is not compared.
+    shards: Mapping[int, int] = field(default_factory=dict)
 
     def name(self, version: int) -> str:
         return index_name(self.prefix, version)
@@ -121,6 +140,18 @@ def parse_index_state(prefix: str, aliases: Mapping[str, Any], mappings: Mapping
     return IndexState(prefix, versions, tuple(sorted(read)), tuple(sorted(write)))
 
 
+def parse_shards(state: IndexState, settings: Mapping[str, Any]) -> IndexState:
+    """``state`` with each version's primary shards, from the body of
+    ``GET <prefix>-v*/_settings/index.number_of_shards``."""
+    shards = {}
+    for index, body in settings.items():
+        version = index_version(state.prefix, index)
+        count = body.get("settings", {}).get("index", {}).get("number_of_shards")
+        if version is not None and count is not None:
+            shards[version] = int(count)
+    return replace(state, shards=shards)
+
+
 MigrationStep = Literal["install_template", "create_index", "move_write_alias", "copy_documents", "swap_read_alias"]
 
 
@@ -134,9 +165,16 @@ class MigrationPlan:
     steps: tuple[MigrationStep, ...]
 
 
-def plan_migration(state: IndexState, fingerprint: str) -> MigrationPlan:
+def plan_migration(state: IndexState, fingerprint: str, shards: int | None = None) -> MigrationPlan:
     """The remaining steps, from where the aliases are now: a migration that stopped at any step resumes at the
-    next one. ``ConfigError`` for a state no step of ours leaves behind, with what to fix."""
+    next one. An index is current when it has the template's fingerprint and, if ``shards`` is given, that many
+    primary shards (where ``state.shards`` knows them). ``ConfigError`` for a state no step of ours leaves behind,
+    with what to fix."""
+
+    def current(version: int) -> bool:
+        same_shards = shards is None or state.shards.get(version, shards) == shards
+        return state.versions.get(version) == fingerprint and same_shards
+
     read_alias, write_alias = state.read_alias, state.write_alias
     if not state.read:
         raise ConfigError(f"the read alias {read_alias!r} is on no {state.prefix}-v<N> index: "
@@ -155,15 +193,16 @@ def plan_migration(state: IndexState, fingerprint: str) -> MigrationPlan:
                           f"{state.name(source)} readers see: move it to {state.name(source)} and run again")
     if write > source:  # stopped after moving the write alias: copy what is missing, then swap the read alias
         return MigrationPlan(source, write, ("install_template", "copy_documents", "swap_read_alias"))
-    if state.versions.get(source) == fingerprint:
+    if current(source):
         return MigrationPlan(source, source, ())
     target = source + 1
     if target not in state.versions:
         return MigrationPlan(source, target, ("install_template", "create_index", "move_write_alias",
                                               "copy_documents", "swap_read_alias"))
-    if state.versions[target] != fingerprint:
-        raise ConfigError(f"{state.name(target)} exists but was made from another template, and no alias points at "
-                          f"it (a migration stopped before moving the write alias): delete it "
+    if not current(target):
+        raise ConfigError(f"{state.name(target)} exists but was made from another template (or with another number "
+                          "of shards), and no alias points at it (a migration stopped before moving the write alias): "
+                          "delete it "
                           f"(DELETE /{state.name(target)}) and run `ingest index migrate` again")
     return MigrationPlan(source, target, ("install_template", "move_write_alias", "copy_documents",
                                           "swap_read_alias"))
