@@ -25,10 +25,11 @@ from packaging.version import Version
 from pydantic import BaseModel, TypeAdapter
 from pydantic.fields import FieldInfo
 
-from ingest.config import Settings
+from ingest.config import ElasticsearchSettings, Settings
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
+SCALING_DOC = REPO / "docs" / "scaling.md"
 PYPROJECT_FILE = REPO / "pyproject.toml"
 
 ENV_PREFIX: str = Settings.model_config["env_prefix"] or ""
@@ -475,3 +476,34 @@ def test_the_celery_profile_scales_workers_on_the_stack_s_broker_and_database() 
     extras = _pyproject()["project"]["optional-dependencies"]["airflow"]
     assert any(r.startswith("apache-airflow-providers-celery") for r in extras)
     assert "[airflow]" in _dockerfile_text()  # the image installs that extra
+
+
+_ES_COUNTS = re.compile(r"ES_NUMBER_OF_SHARDS=(\d+) ES_NUMBER_OF_REPLICAS=(\d+)")
+_SHAPE_ROW = re.compile(r"^\| (one node|a cluster)[^|]*\| (\d+) \| (\d+) \|", re.MULTILINE)
+
+
+def test_elasticsearch_shards_and_replicas_fit_the_node_count_and_match_the_docs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The stack's one Elasticsearch node cannot hold a replica: the index it gets has none (green there). The
+    cluster shape the file shows (ES_NUMBER_OF_SHARDS / ES_NUMBER_OF_REPLICAS) holds valid settings with a
+    replica, and both shapes are the ones docs/scaling.md gives."""
+    node = _environment(_services()["elasticsearch"])
+    assert node.get("discovery.type") == "single-node"
+    es = _settings_of("ingest-setup", monkeypatch).elasticsearch
+    assert (es.number_of_shards, es.number_of_replicas) == (1, 0)
+    raw = _compose()["x-ingest-env"]
+    assert raw["INGEST_ELASTICSEARCH__NUMBER_OF_SHARDS"] == "${ES_NUMBER_OF_SHARDS:-1}"
+    assert raw["INGEST_ELASTICSEARCH__NUMBER_OF_REPLICAS"] == "${ES_NUMBER_OF_REPLICAS:-0}"
+
+    examples = _ES_COUNTS.findall(COMPOSE_FILE.read_text(encoding="utf-8"))
+    assert len(examples) == 1, f"docker-compose.yml shows one cluster shape, found {examples}"
+    shards, replicas = (int(n) for n in examples[0])
+    cluster = ElasticsearchSettings(number_of_shards=shards, number_of_replicas=replicas)  # in range, or raises
+    assert cluster.number_of_replicas >= 1, "a cluster keeps a replica of every shard"
+
+    doc = SCALING_DOC.read_text(encoding="utf-8")
+    shapes = {shape: (int(s), int(r)) for shape, s, r in _SHAPE_ROW.findall(doc)}
+    assert shapes == {"one node": (1, 0), "a cluster": (shards, replicas)}, "docs/scaling.md's shapes table"
+    assert f"ES_NUMBER_OF_SHARDS={shards} ES_NUMBER_OF_REPLICAS={replicas}" in doc
+    assert f"INGEST_ELASTICSEARCH__NUMBER_OF_SHARDS={shards}" in doc, "the 10M-a-day shape names the same count"
