@@ -203,10 +203,13 @@ class DedupSettings(BaseModel):
     min_shared: int = Field(default=4, ge=1)
     duplicate_containment: float = Field(default=0.75, gt=0, le=1)
     # Stories: the text's keywords (word stems weighted by rarity in the language), the first posted_keywords
-    # of them looked up; the same story when the weighted cosine reaches story_similarity.
+    # of them looked up; the same story when the weighted cosine reaches story_similarity (fitted on one half
+    # of the SemEval-2022 dev pairs, scored on the other: bench/eval_dedup.py) and the two publication dates,
+    # when both are known, are at most story_days apart (a story is an event, not a topic).
     keywords: int = Field(default=32, ge=4, le=255)
     posted_keywords: int = Field(default=16, ge=1)
-    story_similarity: float = Field(default=0.17, gt=0, le=1)
+    story_similarity: float = Field(default=0.18, gt=0, le=1)
+    story_days: int = Field(default=3, ge=0, le=365)
     # Bounds on the lookup: articles kept per fingerprint or keyword per day, candidates compared.
     max_postings: int = Field(default=16, ge=1, le=64)
     max_candidates: int = Field(default=64, ge=1)

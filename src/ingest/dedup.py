@@ -11,9 +11,11 @@ Three levels, each decided from what the article's text alone gives (pure functi
   a corrected typo). Fingerprints are a content-defined sample of the text's word shingles, so a copy's sample
   is (nearly) a subset of the original's; a copy shares ``min_shared`` of them and ``duplicate_containment``
   of the shorter text's;
-- ``story_id``: the same story told by other outlets in other words. Keywords are word stems weighted by how
+- ``story_id``: the same event told by other outlets in other words. Keywords are word stems weighted by how
   rare the word is in its language (``wordfreq``, no corpus state, the same weights whatever arrived before);
-  the same story when the weighted cosine of two keyword sets reaches ``story_similarity``.
+  the same story when the weighted cosine of two keyword sets reaches ``story_similarity`` and, when both
+  publication dates are known, they are at most ``story_days`` apart: a story is an event, and two articles on
+  one topic a month apart (the same war, the same politician) are two stories.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from ingest.stores.base import DedupStore, StoryStore
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Keyword stems: the first letters of a word, so "drone"/"drones", "Dschungelcamp"/"Dschungelcamps" match.
-STEM_CHARS = 5
+STEM_CHARS = 4
 # A keyword's weight is (1 + ln tf) × (RARE_ZIPF − the word's Zipf frequency in its language), at least
 # COMMON_WEIGHT; words the language's list does not know count as rare.
 RARE_ZIPF = 8.0
@@ -120,9 +122,19 @@ def keywords(words: list[str], language: str | None, limit: int) -> tuple[tuple[
     return tuple((_hash64(s) >> 32, max(1, min(255, round(w * WEIGHT_SCALE)))) for w, s in top)
 
 
-def signature(text: str, language: str | None, settings: DedupSettings) -> Signature:
+def signature(text: str, language: str | None, settings: DedupSettings, published: datetime | None = None
+              ) -> Signature:
     words = normalise_text(text).split()
-    return Signature(fingerprints(words, settings), keywords(words, language, settings.keywords))
+    return Signature(fingerprints(words, settings), keywords(words, language, settings.keywords),
+                     publication_day(published))
+
+
+def publication_day(published: datetime | None) -> int:
+    """Days since 1970 of a publication date (0: unknown, or before 1970-01-02)."""
+    if published is None:
+        return 0
+    day = int(published.timestamp() // 86400)
+    return day if 0 < day < 65536 else 0
 
 
 def cosine(a: Iterable[tuple[Hashable, float]], b: Iterable[tuple[Hashable, float]]) -> float:
@@ -194,6 +206,7 @@ class ClusterInput:
     text: str
     title: str | None = None
     lang: str | None = None
+    published: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -207,12 +220,12 @@ class ClusterResult:
 
 def assign_story(
     article_id: str, text: str, language: str | None, decision: Decision, stories: StoryStore,
-    settings: DedupSettings, now: datetime,
+    settings: DedupSettings, now: datetime, published: datetime | None = None,
 ) -> Assignment:
     """The story store's step for an article to index (``new`` or ``updated``): an updated text keeps the
     article's story, and is kept in the store in it so that copies of it are found."""
     kept_story = decision.story_id if decision.kind == "updated" else None
-    return stories.assign(article_id, signature(text, language, settings), now, kept_story=kept_story)
+    return stories.assign(article_id, signature(text, language, settings, published), now, kept_story=kept_story)
 
 
 # Counter names (``dedup/<name>``) of the story store's decisions; docs/operations.md lists them.
@@ -224,7 +237,8 @@ _ASSIGNED = {"new": "new_story", "story": "same_story", "duplicate": "near_dupli
 class DedupItem:
     """One article for the dedup step: its id, text and language, the hash of its text, what the exact level
     remembers of its id (``mark``), the id of the URL the feed gave (``entry_id``: the claim and the re-poll
-    check are on it) and the feed's date of the entry (``stamp``, :func:`entry_stamp`)."""
+    check are on it), the feed's date of the entry (``stamp``, :func:`entry_stamp`) and the article's
+    publication date (stories are events: :func:`publication_day`)."""
 
     article_id: str
     text: str
@@ -233,6 +247,7 @@ class DedupItem:
     mark: Mark | None
     entry_id: str
     stamp: int = 0
+    published: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -280,7 +295,7 @@ class DedupStep:
         # Near-verbatim copies and stories: decided and kept in one atomic step, so a copy later in this batch
         # or in another worker's sees this article. An updated text keeps the article's story.
         assigned = assign_story(item.article_id, item.text, item.language, decision, self.stories, self.settings,
-                                self.now)
+                                self.now, item.published)
         return Verdict(decision, assigned, Mark(key, item.stamp, checked_at, assigned.story_id))
 
 
@@ -294,14 +309,16 @@ def cluster(
     checked_at = int(now.timestamp())
     for record in records:
         (mark,) = exact.marks([record.id], now)
-        item = DedupItem(record.id, record.text, record.lang, content_hash(record.text), mark, record.id)
+        item = DedupItem(record.id, record.text, record.lang, content_hash(record.text), mark, record.id,
+                         published=record.published)
         verdict = step.check(item, checked_at)
         decision, assigned = verdict.decision, verdict.assignment
         if assigned is None and decision.kind == "unchanged":
             yield ClusterResult(record.id, decision.story_id, decision.duplicate_of, "unchanged", 1.0)
         elif assigned is None:
             # An exact copy: the story its original was given.
-            found = stories.assign(record.id, signature(record.text, record.lang, settings), now, insert=False)
+            found = stories.assign(record.id, signature(record.text, record.lang, settings, record.published), now,
+                                   insert=False)
             yield ClusterResult(record.id, found.story_id if found.duplicate_of else decision.story_id,
                                 decision.duplicate_of, "exact", 1.0)
         else:

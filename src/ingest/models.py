@@ -252,11 +252,13 @@ class ItemOutcome:
 
 @dataclass(frozen=True)
 class Signature:
-    """What the store keeps of one text: shingle fingerprints in text order and weighted keyword stems, the
-    heaviest first (32-bit hashes; weights scaled to one byte)."""
+    """What the store keeps of one text: shingle fingerprints in text order, weighted keyword stems, the
+    heaviest first (32-bit hashes; weights scaled to one byte), and the day the article was published (days
+    since 1970; 0 when unknown)."""
 
     fingerprints: tuple[int, ...]
     keywords: tuple[tuple[int, int], ...]
+    day: int = 0
 
     def packed(self) -> bytes:
         """Fingerprints then (keyword, weight) pairs, big-endian: the form the Redis script reads."""

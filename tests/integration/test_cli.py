@@ -119,26 +119,38 @@ def test_cluster_levels_with_the_pipelines_store(settings: Settings, redis_clien
     seed = (shared_fixtures() / "seed" / "izhevsk_drone_attack_fr.txt").read_text(encoding="utf-8")
     paras = [p for p in seed.splitlines() if p.strip()]
     rows = [
-        {"id": "a", "text": seed, "lang": "fr"},
+        {"id": "a", "text": seed, "lang": "fr", "published": "2025-07-01T09:00:00+02:00"},
         {"id": "b", "text": "Le merlu de l'Atlantique Nord a été sauvé de l'extinction par les quotas européens, "
                             "selon un rapport du Conseil international pour l'exploration de la mer.", "lang": "fr"},
         {"id": "c", "text": seed.upper(), "lang": "fr"},  # the same normalised text
-        {"id": "d", "text": "Par la rédaction, avec AFP\n" + "\n".join(paras[:4]), "lang": "fr"},  # a teaser
+        {"id": "d", "text": "Par la rédaction, avec AFP\n" + "\n".join(paras[:4]), "lang": "fr",
+         "published": "2025-07-01"},  # a teaser
+        # Its words in another order (the same keywords, no shingle in common): the same story the next day, a
+        # story of its own a month later (a story is an event), one without a date by the words alone.
+        {"id": "e", "text": " ".join(sorted(seed.split())), "lang": "fr", "published": "2025-07-02"},
+        {"id": "f", "text": " ".join(sorted(seed.split(), reverse=True)), "lang": "fr", "published": "2025-08-01"},
+        {"id": "g", "text": " ".join(sorted(seed.split(), key=len)), "lang": "fr"},
     ]
     env = settings_env(settings, tmp_path)
     result = run(["cluster", "-"], stdin="\n".join(json.dumps(r) for r in rows), env=env)
     assert result.returncode == 0, result.stderr
     out = {row["id"]: row for row in map(json.loads, result.stdout.splitlines())}
-    assert list(out) == ["a", "b", "c", "d"]
+    assert list(out) == ["a", "b", "c", "d", "e", "f", "g"]
     assert (out["a"]["story_id"], out["a"]["duplicate_of"], out["a"]["kind"]) == ("a", None, "new")
     assert (out["b"]["story_id"], out["b"]["duplicate_of"]) == ("b", None)
     assert (out["c"]["story_id"], out["c"]["duplicate_of"], out["c"]["kind"]) == ("a", "a", "exact")
     assert (out["d"]["story_id"], out["d"]["duplicate_of"], out["d"]["kind"]) == ("a", "a", "duplicate")
+    assert (out["e"]["story_id"], out["e"]["kind"]) == ("a", "story")
+    assert (out["f"]["story_id"], out["f"]["kind"]) == ("f", "new")
+    assert (out["g"]["story_id"], out["g"]["kind"]) == ("a", "story")
     # It kept nothing: the pipeline's namespace is untouched and its own was deleted.
     assert not list(redis_client.scan_iter(f"{settings.redis.prefix}:*"))  # type: ignore[attr-defined]
 
     bad = run(["cluster", "-"], stdin=json.dumps({"id": "x"}) + "\n", env=env)
     assert bad.returncode != 0 and 'no "text"' in bad.stderr
+    undated = run(["cluster", "-"], stdin=json.dumps({"text": "x", "published": "last Tuesday"}) + "\n", env=env)
+    assert undated.returncode == 2 and '"published" is not an ISO 8601 date' in undated.stderr
+    assert "Traceback" not in undated.stderr
 
 
 def test_run_then_search_json(settings: Settings, feed_base_url: str, tmp_path: Path) -> None:

@@ -49,6 +49,10 @@ def test_demo_feeds_end_to_end(settings: Settings, feed_base_url: str) -> None:
     processed = process_pending(rt, "worker-1", NOW)
     assert processed.counts["index/indexed"] == 7
     assert processed.counts["dedup/duplicate_text"] == 1  # the syndicated copy
+    # The Izhevsk drone strike (2025-07-01), Le Figaro on the war (2024-11-22) and the Kyiv missile strike
+    # (2026-05-24) share a topic, not an event: seven stories.
+    assert processed.counts["dedup/new_story"] == 7
+    assert "dedup/same_story" not in processed.counts
     assert processed.counts["process/dead_lettered"] == 1
     assert processed.counts["fetch/http_4xx"] == 1
     assert rt.queue.pending_count() == 0

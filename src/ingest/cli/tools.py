@@ -178,6 +178,7 @@ def cmd_entities(args: argparse.Namespace) -> int:
 def cmd_cluster(args: argparse.Namespace) -> int:
     """The pipeline's dedup step (same code, same settings) over a file, in a Redis namespace of its own that
     is deleted afterwards, so it neither sees nor changes what the pipeline keeps."""
+    from ingest.dates import parse_iso_datetime
     from ingest.dedup import ClusterInput, cluster
     from ingest.stores.redis import RedisDedupStore, RedisStoryStore, connect_redis, delete_namespace
 
@@ -189,11 +190,18 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         for number, row in read_jsonl(args.path):
             text = row.get("text")
             if not isinstance(text, str) or not text.strip():
-                raise ConfigError(f"{args.path}:{number}: no \"text\"; expected {{id, text, title?, lang?}}")
+                raise ConfigError(f"{args.path}:{number}: no \"text\"; "
+                                  "expected {id, text, title?, lang?, published?}")
             record_id = str(row.get("id", number))
             if len(record_id.encode()) > 127:
                 raise ConfigError(f"{args.path}:{number}: \"id\" is longer than 127 bytes; give shorter ids")
-            yield ClusterInput(id=record_id, text=text, title=row.get("title"), lang=row.get("lang"))
+            published = row.get("published")
+            when = parse_iso_datetime(published) if published is not None else None
+            if published is not None and when is None:
+                raise ConfigError(f"{args.path}:{number}: \"published\" is not an ISO 8601 date: "
+                                  f"{str(published)[:40]!r}")
+            yield ClusterInput(id=record_id, text=text, title=row.get("title"), lang=row.get("lang"),
+                               published=when)
 
     try:
         exact = RedisDedupStore(client, prefix, settings.dedup)

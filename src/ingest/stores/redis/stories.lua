@@ -12,8 +12,9 @@
 --
 -- ARGV: prefix, article id, today (days since 1970), window days, ttl seconds, buckets per day, number of
 -- fingerprints, number of keywords, keywords looked up, signature (Signature.packed), min shared
--- fingerprints, duplicate containment, story similarity, max postings, max candidates, insert (1/0), and for
--- an update of an article kept before, the story it stays in ("" otherwise).
+-- fingerprints, duplicate containment, story similarity, max postings, max candidates, insert (1/0), for
+-- an update of an article kept before, the story it stays in ("" otherwise), the article's publication day
+-- (days since 1970, 0 unknown) and the most days apart two articles of one story may be published.
 -- Returns {kind, story id, duplicate of or "", score as a string}.
 
 local P = ARGV[1]
@@ -34,6 +35,8 @@ local max_candidates = tonumber(ARGV[15])
 local insert = ARGV[16] == "1"
 local kept_story = ARGV[17] or ""
 local updating = kept_story ~= ""
+local pub_day = tonumber(ARGV[18] or "0")
+local story_days = tonumber(ARGV[19] or "0")
 
 local DAY = 4294967296 -- an article's number: day * DAY + offset of its record in that day's string
 local call = redis.call
@@ -123,7 +126,8 @@ local function postings(kind, hashes, count, into)
 end
 
 -- Records: >I2 length of the rest, the article id, story id (empty: the article's own), duplicate_of
--- (empty: none), >BB fingerprints and keywords counted, then the keywords as in Signature.packed.
+-- (empty: none), >BB fingerprints and keywords counted, the keywords as in Signature.packed, then >I2 the
+-- publication day (records written before it was kept end with the keywords: day unknown).
 local self_id = pack_id(aid)
 local records = {}
 local function record(n)
@@ -147,10 +151,18 @@ local function record(n)
       r.dup, p = packed_at(raw, p)
       r.nfp, r.nkw, p = struct.unpack(">BB", raw, p)
       r.kw_part = string.sub(raw, p, p + 5 * r.nkw - 1)
+      p = p + 5 * r.nkw
+      r.day = 0
+      if p + 1 <= len + 2 then r.day = struct.unpack(">I2", raw, p) end
       records[n] = r
     end
   end
   return records[n]
+end
+
+-- whether a record was published too far from the article to tell the same event (both days known)
+local function too_far(r)
+  return pub_day > 0 and r.day > 0 and math.abs(r.day - pub_day) > story_days
 end
 
 -- weighted cosine of a record's keywords with the article's
@@ -252,7 +264,7 @@ else
       if r.aid == self_id then
         return again(r)
       end
-      local sim = similarity(r)
+      local sim = too_far(r) and 0 or similarity(r)
       if sim > best_sim or (sim == best_sim and best_r and n < best_r.n) then best_sim, best_r = sim, r end
     end
   end
@@ -263,7 +275,7 @@ end
 
 if insert then
   local body = self_id .. (story == aid and string.char(0) or pack_id(story)) .. pack_id(dup)
-    .. struct.pack(">BB", nfp, nkw) .. kw_part
+    .. struct.pack(">BB", nfp, nkw) .. kw_part .. struct.pack(">I2", pub_day)
   local rkey = P .. ":r:" .. today
   local offset = call("APPEND", rkey, struct.pack(">I2", #body) .. body) - #body - 2
   call("EXPIRE", rkey, ttl, "NX")
