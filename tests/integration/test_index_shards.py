@@ -133,3 +133,13 @@ def test_the_plan_moves_an_index_with_another_shard_count() -> None:
                                                      "swap_read_alias")
     only_v1 = IndexState("news", {1: "abc"}, read=(1,), write=(1,), shards={1: 1})
     assert plan_migration(only_v1, "abc", 6).steps[:2] == ("install_template", "create_index")
+
+
+def test_a_pipeline_run_that_comes_first_makes_the_index_with_the_settings_counts(settings: Settings) -> None:
+    """The sink's own set-up (every pipeline run, the demo) installs the same template as `ingest index setup`,
+    so the first index has the deployment's counts and the stored template is not put back to the defaults."""
+    wanted = es_settings(settings, number_of_shards=2, number_of_replicas=0)
+    es = build_es_client(wanted)
+    ElasticsearchSink(es, wanted).ensure_ready()
+    assert counts(es, f"{wanted.index_prefix}-v1") == (2, 0)
+    assert template_counts(es, wanted.index_prefix) == {"number_of_shards": 2, "number_of_replicas": 0}

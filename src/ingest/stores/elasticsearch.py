@@ -98,7 +98,11 @@ class ElasticsearchSink:
     def ensure_ready(self) -> None:
         """Install the template, and the first index with both aliases unless the read alias exists already (on
         whichever version `ingest index migrate` left it); safe to call every time, from several workers at once."""
-        install_template(self.client, self.settings.index_prefix)
+        s = self.settings
+        # With the deployment's shards and replicas, as `ingest index setup` installs it: a pipeline run that
+        # comes first (the demo, a fresh compose stack) makes the same index.
+        install_template(self.client, s.index_prefix,
+                         index_template(s.index_prefix, s.number_of_shards, s.number_of_replicas))
         if not self.client.indices.exists_alias(name=self.read_alias):
             aliases = {self.read_alias: {}, self.write_alias: {"is_write_index": True}}
             if not create_index(self.client, self.index, aliases) and not self.client.indices.exists_alias(
