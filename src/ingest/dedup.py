@@ -94,15 +94,43 @@ def stop_words(language: str | None) -> frozenset[str]:
     return frozenset(normalise_text(w) for w in module.STOP_WORDS)
 
 
+# Scripts written without spaces between words (Han, kana, Thai, Lao, Khmer, Myanmar): a run of them is cut
+# into overlapping two-character tokens, which is how search engines index them without a dictionary.
+_UNSPACED = re.compile(r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
+                       r"\uf900-\ufaff]+")
+
+
+def words_of(text: str) -> list[str]:
+    """The text's words for fingerprints and keywords: its normalised words, a run of an unspaced script cut
+    into character bigrams ("北京发生地震" → 北京 京发 发生 生地 地震)."""
+    out: list[str] = []
+    for word in normalise_text(text).split():
+        if not _UNSPACED.search(word):
+            out.append(word)
+            continue
+        for part in re.split(f"({_UNSPACED.pattern})", word):
+            if _UNSPACED.fullmatch(part):
+                out.extend([part] if len(part) == 1 else [part[i : i + 2] for i in range(len(part) - 1)])
+            elif part:
+                out.append(part)
+    return out
+
+
+@lru_cache(maxsize=64)
+def _frequencies(language: str) -> dict[str, float] | None:
+    """wordfreq's word list for a language, read directly (no tokenizer needed), or None when it has none."""
+    from wordfreq import available_languages, get_frequency_dict
+
+    return get_frequency_dict(language, "small") if language in available_languages("small") else None
+
+
 @lru_cache(maxsize=200_000)
 def rarity(word: str, language: str | None) -> float:
-    """How informative a word is in its language: high for names and rare words, low for common ones."""
-    from wordfreq import zipf_frequency
-
-    try:
-        zipf = zipf_frequency(word, language or "en", wordlist="small")
-    except LookupError:  # a language wordfreq does not know: every word counts as rare
-        zipf = 0.0
+    """How informative a word is in its language: high for names and rare words, low for common ones. A
+    language wordfreq has no list for counts every word as rare (the same weight for all: the text decides)."""
+    frequencies = _frequencies(language or "en")
+    frequency = frequencies.get(word, 0.0) if frequencies is not None else 0.0
+    zipf = math.log10(frequency * 1e9) if frequency > 0 else 0.0
     return max(COMMON_WEIGHT, RARE_ZIPF - zipf)
 
 
@@ -112,7 +140,7 @@ def keywords(words: list[str], language: str | None, limit: int) -> tuple[tuple[
     counts: Counter[str] = Counter()
     weight: dict[str, float] = {}
     for word in words:
-        if len(word) < 3 or word.isdigit() or word in stops:
+        if (len(word) < 3 and not _UNSPACED.match(word)) or word.isdigit() or word in stops:
             continue
         stem = word[:STEM_CHARS]
         counts[stem] += 1
@@ -124,7 +152,7 @@ def keywords(words: list[str], language: str | None, limit: int) -> tuple[tuple[
 
 def signature(text: str, language: str | None, settings: DedupSettings, published: datetime | None = None
               ) -> Signature:
-    words = normalise_text(text).split()
+    words = words_of(text)
     return Signature(fingerprints(words, settings), keywords(words, language, settings.keywords),
                      publication_day(published))
 

@@ -18,7 +18,9 @@ from ingest.dedup import (
     fingerprints,
     keywords,
     normalise_text,
+    publication_day,
     signature,
+    words_of,
 )
 from ingest.embedded.services import DEMO_ROOT
 from ingest.eval.dedup_sets import make_copies, paragraphs
@@ -188,3 +190,35 @@ def test_decide_the_exact_level(mark: Mark | None, owner: str | None, expected: 
 def test_a_mark_keeps_64_bits_of_the_hash() -> None:
     assert text_key(HASH) == HASH[:16] and len(HASH) == 40
     assert Mark("k", 7, 9, "s").seen_only() == Mark("k", 7, 9)
+
+
+QUAKE_ZH = "北京周二发生强烈地震，造成十人死亡，数百人受伤。救援人员正在倒塌的建筑物废墟中搜寻幸存者。"
+QUAKE_ZH_OTHER_WORDS = "中国首都北京周二发生地震，至少十人死亡。救援队在倒塌的建筑物中寻找幸存者。"
+RATES_ZH = "欧洲中央银行周四宣布再次加息，以应对持续的通货膨胀，市场反应平淡。"
+
+
+def test_scripts_without_spaces_are_cut_into_character_bigrams() -> None:
+    assert words_of("北京发生地震，Tokyo 東京") == ["北京", "京发", "发生", "生地", "地震", "tokyo", "東京"]
+    assert words_of("กรุงเทพ") == ["กร", "รง", "งเ", "เท", "ทพ"]  # its combining vowel dropped, like accents
+    assert words_of("Une attaque à Izhevsk") == normalise_text("Une attaque à Izhevsk").split()
+
+
+@pytest.mark.parametrize("language", ["zh", "ja", "ko", "th", "he", "xx", None])
+def test_every_language_has_a_signature(language: str | None) -> None:
+    """No language is refused: wordfreq's lists are read without the tokenizers (jieba, MeCab) some need, and a
+    language without a list weighs every word alike."""
+    sig = signature(QUAKE_ZH + " 서울에서 지진 กรุงเทพ", language, SETTINGS)
+    assert sig.keywords and sig.fingerprints
+
+
+def test_chinese_stories_by_bigrams() -> None:
+    quake, retold, rates = (signature(t, "zh", SETTINGS).keywords for t in (QUAKE_ZH, QUAKE_ZH_OTHER_WORDS, RATES_ZH))
+    assert cosine(quake, retold) > 0.1 > cosine(quake, rates)
+    copy = signature("新华社北京电 " + QUAKE_ZH * 3, "zh", SETTINGS).fingerprints
+    assert set(signature(QUAKE_ZH * 3, "zh", SETTINGS).fingerprints) <= set(copy)
+
+
+def test_publication_day() -> None:
+    assert publication_day(None) == 0
+    assert publication_day(datetime(2025, 7, 1, 23, 59, tzinfo=UTC)) == 20270
+    assert publication_day(datetime(1970, 1, 1, tzinfo=UTC)) == 0  # unknown, not day 0
