@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import json
 import logging
 import re
 from collections.abc import Iterable
@@ -76,6 +77,12 @@ def extract_article(
     byline = metadata.byline_authors(tree) if site_only else []
     canonical = metadata.pick_canonical(facts)
     declared_lang = normalise_language(tree.get("lang") or tree.get("xml:lang") or facts.first_meta("og:locale"))
+    # The page's JSON-LD was read into ``facts``; trafilatura's metadata pass would parse it again, and where its
+    # minifier breaks valid JSON it falls back to slow regular expressions (a quarter of a second on some pages).
+    # Only JSON-LD that does not parse is left to it: its regular expressions still find an author there.
+    for script in tree.xpath('//script[@type="application/ld+json"]'):
+        if _parses_as_json(script.text_content()):
+            script.getparent().remove(script)
     doc: Any = trafilatura.bare_extraction(
         tree,
         url=url,
@@ -116,6 +123,14 @@ def extract_article(
         image_url=doc.image or None,
         paywalled=prompted or metadata.is_paywalled(facts),
     )
+
+
+def _parses_as_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _published(
