@@ -30,6 +30,7 @@ from ingest.errors import PermanentError
 from ingest.lang import choose_language, detect_language, normalise_language
 from ingest.metadata import not_future
 from ingest.models import Article, ArticleFlag, DateSource, Extracted, FeedEntry, Page, Source
+from ingest.text import clean, fold
 from ingest.urls import article_id, canonical_url, domain_of
 
 logger = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ def extract_article(
     declared = metadata.declared_authors(facts)
     site_only = authors.is_site(authors.clean_authors(declared, facts.site_names), facts.site_names)
     byline = metadata.byline_authors(tree) if site_only else []
+    standfirst = _standfirst(tree, facts)
     canonical = metadata.pick_canonical(facts)
     declared_lang = normalise_language(tree.get("lang") or tree.get("xml:lang") or facts.first_meta("og:locale"))
     # The page's JSON-LD was read into ``facts``; trafilatura's metadata pass would parse it again, and where its
@@ -97,6 +99,8 @@ def extract_article(
         raise PermanentError("extraction_empty", url, "no main text found in the page")
     title = title or (doc.title or "").strip() or None
     text, prompted = _drop_prompts(_drop_leading_title(doc.text.strip(), title))
+    if standfirst and fold(standfirst) not in fold(text):
+        text = f"{standfirst}\n{text}"
     if not text:
         raise PermanentError("extraction_empty", url, "the page's text is only a subscription prompt")
     if len(text) < min_text_chars:
@@ -218,6 +222,33 @@ def _drop_prompts(text: str) -> tuple[str, bool]:
         elif not (short and _CREDIT.match(line.strip())):
             kept.append(line)
     return "\n".join(kept).strip(), prompted
+
+
+# The elements a standfirst is printed in, and the containers it must be inside (not a teaser in a sidebar).
+_STANDFIRST_TAGS = ("p", "div", "h2", "span")
+_ARTICLE_PARTS = frozenset({"article", "main", "header"})
+
+
+def _standfirst(tree: Any, facts: metadata.PageFacts) -> str | None:
+    """The article's standfirst as printed on the page: the element inside the article (or its header) whose
+    text is the page's declared description (og:description, description, twitter:description; the declared
+    one may be cut short with "…"). trafilatura leaves it out when it sits above the body; it is the
+    article's first paragraph. None when the description is not printed there."""
+    declared = facts.first_meta("og:description", "description", "twitter:description")
+    wanted = fold(declared.rstrip(" .…")) if declared else ""
+    if len(wanted) < 40:
+        return None
+    for element in tree.iter(*_STANDFIRST_TAGS):
+        head = fold((element.text or "")[:60])
+        if len(head) < 12 or not wanted.startswith(head[:40]):
+            continue  # cheap test on the element's own first words before reading all its text
+        printed = clean(element.text_content())
+        folded = fold(printed)
+        if not folded.startswith(wanted) or len(folded) > 2 * len(wanted) + 40:
+            continue
+        if any(a.tag in _ARTICLE_PARTS for a in element.iterancestors()):
+            return printed
+    return None
 
 
 def _drop_leading_title(text: str, title: str | None) -> str:

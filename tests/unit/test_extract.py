@@ -213,3 +213,31 @@ def test_tags_are_split_trimmed_capped_and_deduplicated_for_the_facet() -> None:
 
     assert normalise_tags(["Spain,Europe,World news", " europe ", "Politique ;  Économie|Monde", "x" * 101, ""]) == (
         "Spain", "Europe", "World news", "Politique", "Économie", "Monde")
+
+
+_BODY = "".join(f"<p>Paragraph {n} of the report on the harbour works, with enough words to count as text for the "
+                f"extractor and its density rules, number {n}.</p>" for n in range(1, 9))
+_LEAD = "The city council approved the harbour works on Tuesday after a year of delays and two court rulings."
+
+
+def _standfirst_page(where: str) -> str:
+    lead = f'<p class="lead">{_LEAD}</p>'
+    header = lead if where == "header" else ""
+    aside = lead if where == "aside" else ""
+    return (f'<html><head><title>Harbour works approved</title><meta property="og:description" '
+            f'content="{_LEAD[:70]}…"></head><body><aside>{aside}</aside><article><header><h1>Harbour works '
+            f"approved</h1>{header}</header><div class=\"article-body\">{_BODY}</div></article></body></html>")
+
+
+def test_a_printed_standfirst_is_the_first_paragraph() -> None:
+    """The page's description printed in the article's header (trafilatura takes the body container alone and
+    leaves it out) starts the text; the
+    declared description may be cut short; printed outside the article (a teaser in a sidebar), it is not
+    taken."""
+    found = extract_article(_standfirst_page("header"), "https://news.example.org/harbour")
+    assert found.text.splitlines()[0] == _LEAD
+    assert found.text.count(_LEAD) == 1
+    for where in ("aside", "nowhere"):
+        other = extract_article(_standfirst_page(where), "https://news.example.org/harbour")
+        assert _LEAD not in other.text
+        assert other.text.splitlines()[0].startswith("Paragraph 1")
