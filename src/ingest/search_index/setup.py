@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from elasticsearch import BadRequestError, Elasticsearch
+from elasticsearch import Elasticsearch
 
 from ingest.config import ElasticsearchSettings
 from ingest.errors import ConfigError
@@ -27,7 +27,7 @@ from ingest.search_index.template import (
     parse_shards,
     shard_settings,
 )
-from ingest.stores.elasticsearch import install_template, read_index_state
+from ingest.stores.elasticsearch import create_index, install_template, read_index_state
 
 
 def configured_template(settings: ElasticsearchSettings) -> dict[str, Any]:
@@ -39,14 +39,7 @@ def create_versioned_index(client: Elasticsearch, index: str, settings: Elastics
                            aliases: dict[str, Any] | None = None) -> bool:
     """Create ``index`` (the template gives the mapping) with the settings' shards and replicas; False when it
     exists already (another process, or an interrupted run, made it)."""
-    try:
-        client.indices.create(index=index, aliases=aliases,
-                              settings=shard_settings(settings.number_of_shards, settings.number_of_replicas))
-    except BadRequestError as e:
-        if e.error == "resource_already_exists_exception":
-            return False
-        raise
-    return True
+    return create_index(client, index, aliases, shard_settings(settings.number_of_shards, settings.number_of_replicas))
 
 
 def read_state(client: Elasticsearch, prefix: str) -> IndexState:

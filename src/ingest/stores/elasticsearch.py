@@ -66,11 +66,12 @@ def install_template(client: Elasticsearch, prefix: str, template: dict[str, Any
     client.indices.put_index_template(name=prefix, **body)
 
 
-def create_index(client: Elasticsearch, index: str, aliases: dict[str, Any] | None = None) -> bool:
-    """Create an index (the template matching its name gives the mapping); False when it exists already, as
-    when another worker or an earlier, interrupted run created it."""
+def create_index(client: Elasticsearch, index: str, aliases: dict[str, Any] | None = None,
+                 settings: dict[str, Any] | None = None) -> bool:
+    """Create an index (the template matching its name gives the mapping; ``settings`` win over the template's);
+    False when it exists already, as when another worker or an earlier, interrupted run created it."""
     try:
-        client.indices.create(index=index, aliases=aliases)
+        client.indices.create(index=index, aliases=aliases, settings=settings)
     except BadRequestError as e:
         if e.error == "resource_already_exists_exception":
             return False
