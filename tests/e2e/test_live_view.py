@@ -194,6 +194,7 @@ def test_the_view_is_embedded_in_airflows_ui(live: Live, browser: Any) -> None:
         assert browser.find_element(By.ID, "overall").text == "needs a look"
     finally:
         browser.switch_to.default_content()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)  # whichever test runs first
     assert browser.save_screenshot(str(ARTIFACTS / "airflow-ui-pipeline-page.png"))
 
 
