@@ -220,6 +220,9 @@ class DedupSettings(BaseModel):
 class AirflowSettings(BaseModel):
     pool: str = Field(default="ingest_processing", min_length=1)
     pool_slots: int = Field(default=2, ge=1)
+    # Mapped batch workers of one process run at most (each drains at most max_batches × batch_size articles);
+    # Airflow refuses more than its [core] max_map_length (1,024)
+    max_workers_per_run: int = Field(default=256, ge=1, le=1024)
     # ingest_maintenance removes from the consumer group the consumers that hold nothing and were idle this long
     forget_consumers_after_hours: int = Field(default=24, ge=0)
     # The first retry delay of the process DAG's tasks (doubled at each retry): a batch whose worker died is

@@ -91,11 +91,15 @@ def prepare_index() -> dict[str, Any]:
     return {"index": index, "read_alias": state.read_alias, "write_alias": state.write_alias}
 
 
-def worker_count(pending: int, batch_size: int, max_workers: int) -> int:
-    """How many batch workers ``pending`` entries deserve: one per batch, at most ``max_workers``."""
+def worker_count(pending: int, batch_size: int, max_batches: int, slots: int, most: int) -> int:
+    """How many batch workers ``pending`` entries deserve. Enough that the run drains them all (each worker
+    handles at most ``max_batches`` batches), and at least twice the pool's ``slots`` so that the pool stays busy
+    while a worker starts (but never more than one per batch); at most ``most``."""
     if pending <= 0:
         return 0
-    return max(1, min(max_workers, math.ceil(pending / max(1, batch_size))))
+    batches = math.ceil(pending / max(1, batch_size))
+    drain = math.ceil(batches / max(1, max_batches))
+    return max(1, min(most, max(drain, min(2 * max(1, slots), batches))))
 
 
 def plan_batches() -> list[int]:
@@ -106,14 +110,17 @@ def plan_batches() -> list[int]:
     settings = resolve_settings()
     with _redis(settings) as client:
         pending = RedisPendingQueue.for_settings(client, settings).pending_count()
-    # Twice the pool's slots keeps the pool busy while a worker starts, without flooding the scheduler.
-    workers = worker_count(pending, settings.pipeline.batch_size, max(1, settings.airflow.pool_slots * 2))
+    # The tasks wait for the pool's slots: a backlog is drained by one run, in tasks of bounded length, instead of
+    # 2 × slots tasks a run and the rest left for the next asset event.
+    workers = worker_count(pending, settings.pipeline.batch_size, settings.pipeline.max_batches,
+                           settings.airflow.pool_slots, settings.airflow.max_workers_per_run)
     return list(range(workers))
 
 
 def consumer_name(worker: int) -> str:
     """The Redis consumer name of one mapped worker. Stable across runs (the process DAG runs one at a time),
-    so the consumer group holds at most ``2 × pool_slots`` consumers instead of one per worker per run."""
+    so the consumer group holds at most ``max_workers_per_run`` consumers instead of one per worker per run
+    (``ingest_maintenance`` forgets those idle for a day)."""
     return f"airflow-worker-{worker}"
 
 
