@@ -104,15 +104,14 @@ class Sampler(threading.Thread):
         self.cpu: dict[str, list[float]] = {g: [] for g in groups}  # first and last reading of each group
         self.peak: dict[int, tuple[str, str, int]] = {}  # pid -> (group, label, peak RSS bytes)
         self.progress: list[tuple[float, int]] = []
-        self.roots = {pid for pids in groups.values() for pid in pids}
-        self.procs: dict[int, psutil.Process] = {}  # kept: cpu_times of a Process object read again are cheaper
 
-    def tree(self, pids: list[int], children: dict[int, list[int]]) -> list[psutil.Process]:
+    @staticmethod
+    def tree(pids: list[int], children: dict[int, list[int]]) -> list[psutil.Process]:
         out, todo = [], list(pids)
         while todo:
             pid = todo.pop()
             with suppress(psutil.Error):
-                out.append(self.procs[pid] if pid in self.procs else self.procs.setdefault(pid, psutil.Process(pid)))
+                out.append(psutil.Process(pid))
             todo += children.get(pid, [])
         return out
 
@@ -398,12 +397,11 @@ def ceiling_of(before: dict[str, float], after: dict[str, float], index: float, 
     ner = (before["ner_s"] + after["ner_s"]) / 2
     total = extract + ner + index
     unique = extract + ner * unique_share + index
-    drift = (after["extract_s"] + after["ner_s"]) / (before["extract_s"] + before["ner_s"]) - 1
+    first, last = before["extract_s"] + before["ner_s"], after["extract_s"] + after["ner_s"]
     return {"sample": int(before["sample"]), "extract_s": round(extract, 4), "ner_s": round(ner, 4),
             "index_s": round(index, 4), "sum_s": round(total, 4), "cores": CORES, "ceiling": round(CORES / total, 2),
             "unique_share": unique_share, "unique_sum_s": round(unique, 4), "unique_ceiling": round(CORES / unique, 2),
-            "before_s": round(before["extract_s"] + before["ner_s"], 4),
-            "after_s": round(after["extract_s"] + after["ner_s"], 4), "drift": round(drift, 3)}
+            "before_s": round(first, 4), "after_s": round(last, 4), "drift": round(last / first - 1, 3)}
 
 
 # ---------------------------------------------------------------- output

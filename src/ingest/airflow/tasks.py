@@ -97,9 +97,8 @@ def worker_count(pending: int, batch_size: int, max_batches: int, slots: int, mo
     while a worker starts (but never more than one per batch); at most ``most``."""
     if pending <= 0:
         return 0
-    batches = math.ceil(pending / max(1, batch_size))
-    drain = math.ceil(batches / max(1, max_batches))
-    return max(1, min(most, max(drain, min(2 * max(1, slots), batches))))
+    batches = math.ceil(pending / batch_size)
+    return min(most, max(math.ceil(batches / max_batches), min(2 * slots, batches)))
 
 
 def plan_batches() -> list[int]:
