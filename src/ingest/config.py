@@ -117,7 +117,7 @@ class HttpSettings(BaseModel):
 
 class PipelineSettings(BaseModel):
     batch_size: int = Field(default=25, ge=1, le=1000)
-    max_batches: int = Field(default=20, ge=1)
+    max_batches: int = Field(default=40, ge=1)
     claim_ttl_seconds: int = Field(default=600, ge=1)
     reclaim_idle_seconds: int = Field(default=900, ge=0)  # 0: at once (tests; a live worker's entries too)
     max_deliveries: int = Field(default=5, ge=1)

@@ -92,13 +92,14 @@ def prepare_index() -> dict[str, Any]:
 
 
 def worker_count(pending: int, batch_size: int, max_batches: int, slots: int, most: int) -> int:
-    """How many batch workers ``pending`` entries deserve. Enough that the run drains them all (each worker
-    handles at most ``max_batches`` batches), and at least twice the pool's ``slots`` so that the pool stays busy
-    while a worker starts (but never more than one per batch); at most ``most``."""
+    """How many batch workers ``pending`` entries deserve: enough that the run drains them all (each worker
+    handles at most ``max_batches`` batches) and at least one per pool slot, but never more than one per batch
+    nor more than ``most``. Every worker drains the one stream until it is empty, so the work spreads over the
+    slots by itself; a worker planned beyond that would start (imports, models: seconds of CPU) to find nothing."""
     if pending <= 0:
         return 0
     batches = math.ceil(pending / batch_size)
-    return min(most, max(math.ceil(batches / max_batches), min(2 * slots, batches)))
+    return min(most, batches, max(math.ceil(batches / max_batches), slots))
 
 
 def plan_batches() -> list[int]:
@@ -110,7 +111,7 @@ def plan_batches() -> list[int]:
     with _redis(settings) as client:
         pending = RedisPendingQueue.for_settings(client, settings).pending_count()
     # The tasks wait for the pool's slots: a backlog is drained by one run, in tasks of bounded length, instead of
-    # 2 × slots tasks a run and the rest left for the next asset event.
+    # a few tasks a run and the rest left for the next asset event.
     workers = worker_count(pending, settings.pipeline.batch_size, settings.pipeline.max_batches,
                            settings.airflow.pool_slots, settings.airflow.max_workers_per_run)
     return list(range(workers))
