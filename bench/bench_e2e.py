@@ -11,8 +11,8 @@ For each N (``bench/e2e_corpus.py`` makes the corpus: half unique articles, half
 - per measured run a fresh ``redis-server`` and ``osmem-server`` (empty index), then ``ingest poll`` (not measured);
 - ``ingest process`` (default settings: workers = cores; ``--max-batches`` high enough to drain the stream), and
   the Airflow path: the ``ingest_process_articles`` DAG on a real LocalExecutor with the 2-slot pool, triggered
-  through the REST API until the stream is empty (default settings: a run maps one worker per 20 batches, at
-  least 4: one run drains the stream);
+  through the REST API until the stream is empty (default settings: a run maps one worker per 40 batches, at
+  least one per slot: one run drains the stream);
 - sampled every 0.5 s with psutil: CPU and RSS of the ingest process tree (the Airflow tree: api-server,
   scheduler, dag-processor and the tasks), redis-server, osmem-server; the stream's length (progress).
 
