@@ -56,8 +56,9 @@ import psutil
 import redis
 from e2e_corpus import PER_FEED, write_site  # bench/ is on sys.path when run as a script
 
-from ingest.config import NlpSettings, PipelineSettings
+from ingest.config import NlpSettings, PipelineSettings, load_settings
 from ingest.embedded.services import free_port, spawn_redis, spawn_search
+from ingest.errors import ConfigError
 
 BENCH = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -182,13 +183,32 @@ def services(tmp: Path) -> Iterator[dict[str, Any]]:
                 "INGEST_HTTP__HOST_MIN_INTERVAL_SECONDS": "0",
                 "INGEST_HTTP__HOST_MAX_CONCURRENT": "8",
                 "INGEST_EMBEDDED__STATE_DIR": str(tmp / "state"),
-            }
+            } | SETTINGS_SET
             yield {"env": env, "redis": rproc, "search": sproc, "search_url": f"http://127.0.0.1:{search_port}",
                    "client": redis.Redis(port=redis_port, decode_responses=True)}
         finally:
             stop(sproc)
     finally:
         stop(rproc)
+
+
+# ``--set INGEST_X__Y=value``: settings of every ingest command and Airflow task of the run, and of the ceiling's
+# bulk (its chunk is the batch size) — to measure a setting against its default.
+SETTINGS_SET: dict[str, str] = {}
+
+
+def pipeline_settings() -> PipelineSettings:
+    """The pipeline settings the run's commands get: defaults, then ``--set``."""
+    saved = {k: os.environ.get(k) for k in SETTINGS_SET}
+    os.environ.update(SETTINGS_SET)
+    try:
+        return load_settings().pipeline
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def ingest_env(extra: dict[str, str]) -> dict[str, str]:
@@ -215,7 +235,7 @@ def order_check(svc: dict[str, Any], originals: dict[int, int]) -> float:
 
 
 def run_cli(svc: dict[str, Any], n: int) -> dict[str, Any]:
-    batches = math.ceil(n / PipelineSettings().batch_size) + 10
+    batches = math.ceil(n / pipeline_settings().batch_size) + 10
     args = [str(BIN / "ingest"), "process", "--max-batches", str(batches)]
     groups = {"redis": [svc["redis"].pid], "osmem": [svc["search"].pid], "site": [svc["site"]]}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -384,7 +404,7 @@ def bulk_term(svc: dict[str, Any], sample: int) -> float:
     actions = ({"_index": sink.write_alias, "_id": f"c{i}", "_source": d} for i, d in enumerate(docs))
     osmem = psutil.Process(svc["search"].pid)
     o0, t = sum(osmem.cpu_times()[:2]), time.process_time()
-    for ok, _ in helpers.streaming_bulk(es, actions, chunk_size=PipelineSettings().batch_size):
+    for ok, _ in helpers.streaming_bulk(es, actions, chunk_size=pipeline_settings().batch_size):
         assert ok
     return (time.process_time() - t + sum(osmem.cpu_times()[:2]) - o0) / len(docs)
 
@@ -482,7 +502,18 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="300 articles, no Airflow")
     parser.add_argument("--sample", type=int, default=200, help="pages the ceiling is measured on")
     parser.add_argument("--json", action="store_true", help="also print the figures as one JSON object")
+    parser.add_argument("--set", action="append", default=[], metavar="INGEST_X__Y=VALUE",
+                        help="a setting for every ingest command and Airflow task of the run (repeatable)")
     args = parser.parse_args()
+    for item in args.set:
+        name, sep, value = item.partition("=")
+        if not sep or not name.startswith("INGEST_"):
+            parser.error(f"--set {item!r}: expected INGEST_SECTION__NAME=value")
+        SETTINGS_SET[name] = value
+    try:
+        pipeline_settings()
+    except ConfigError as e:
+        parser.error(f"--set: {e}")
     sizes = [300] if args.quick else [int(x) for x in args.articles.split(",") if x.strip()]
     paths = (["cli"] if args.cli or args.quick else []) + (["airflow"] if args.airflow and not args.quick else []) \
         + (["celery"] if args.celery and not args.quick else [])
@@ -523,10 +554,11 @@ def main() -> int:
                               file=sys.stderr, flush=True)
             finally:
                 stop(site)
-    print(f"bench_e2e {started}  cores {CORES}  hosts {HOSTS}  {PER_FEED} articles per feed")
+    print(f"bench_e2e {started}  cores {CORES}  hosts {HOSTS}  {PER_FEED} articles per feed"
+          + "".join(f"  {k}={v}" for k, v in SETTINGS_SET.items()))
     print_all(runs)
     if args.json:
-        print(json.dumps({"when": started, "runs": runs, "targets": TARGETS}))
+        print(json.dumps({"when": started, "settings": SETTINGS_SET, "runs": runs, "targets": TARGETS}))
     return 0
 
 
