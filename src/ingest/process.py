@@ -4,7 +4,9 @@ worker process or several, ``ingest.cli.workers``) and the DAG tasks both call :
 One batch goes through four steps: triage (dead letters, already indexed, URL claims), every claimed page
 fetched at once (each still waiting for its host's turn), extraction and dedup in the stream's order, then
 enrichment and one bulk write. A near-duplicate takes its original's entities instead of running NER again.
-The bulk write (it waits for the index's refresh) runs in a thread while the next batch is read and fetched.
+Two helper threads keep the CPU busy: the bulk write (it waits for the index's refresh) runs in one while the
+next batches are processed, and the next batch is read, triaged and fetched in the other while this one is
+extracted and enriched.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ def process_batch(rt: Runtime, consumer: str, now: datetime) -> tuple[int, Repor
     """
     waiting: list[_Writing] = []
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk") as writer:
-        read, report = _batch(rt, consumer, now, writer, waiting)
+        read, report = _batch(rt, consumer, now, _fetch_batch(rt, consumer, now, set()), writer, waiting)
         if waiting:
             report.merge(_landed(rt, waiting.pop().future))
     return read, report
@@ -68,11 +70,12 @@ def process_pending(rt: Runtime, consumer: str, now: datetime, max_batches: int 
                     on_batch: Callable[[Mapping[str, int]], None] | None = None) -> Report:
     """Process batches until the stream has nothing new for this consumer or ``max_batches`` is reached.
 
-    A batch's bulk write (which waits for the index's refresh) runs in a thread while the next batch is read and
-    its pages fetched; the next batch's extraction and dedup start only once it has landed, so they see its
-    marks exactly as if the batches ran one after the other. Every write has landed when this returns.
-    ``on_batch(counts)``, after each batch and once the last write has landed: the run's counters so far (what a
-    command shows as its progress)."""
+    While a batch is extracted, checked and enriched, the next one is read, triaged and fetched in a thread
+    (``fetch``), and the batch before is written in another (``bulk``: the write waits for the index's refresh).
+    A batch's extraction and dedup start only once the write before it has landed, so they see its marks exactly as
+    if the batches ran one after the other. Every write has landed, and a batch read ahead but not processed (a stop
+    was asked) is handed back, when this returns. ``on_batch(counts)``, after each batch and once the last write has
+    landed: the run's counters so far (what a command shows as its progress)."""
     report = Report()
 
     def took(part: Report) -> None:
@@ -82,21 +85,35 @@ def process_pending(rt: Runtime, consumer: str, now: datetime, max_batches: int 
 
     limit = max_batches if max_batches is not None else rt.settings.pipeline.max_batches
     waiting: list[_Writing] = []  # the last batch's write, until it has landed
+    ahead: Future[_Fetched] | None = None  # the next batch, read and fetched meanwhile
     # (the lease: what this worker holds is taken over soon after it dies, not 15 minutes later)
-    with rt.leased(consumer), ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk") as writer:
+    with (rt.leased(consumer), ThreadPoolExecutor(max_workers=1, thread_name_prefix="bulk") as writer,
+          ThreadPoolExecutor(max_workers=1, thread_name_prefix="fetch") as reader):
         try:
-            for _ in range(limit):
+            for n in range(limit):
                 if rt.stop.is_set():
                     break
-                read, batch = _batch(rt, consumer, now, writer, waiting)
+                current = ahead.result() if ahead is not None else _fetch_batch(rt, consumer, now, _writing(waiting))
+                ahead = None
+                if current.items and n + 1 < limit and not rt.stop.is_set():
+                    # Entries this worker holds (this batch, the write in flight) are left alone by the next triage.
+                    held = _writing(waiting) | {item.message_id for item in current.items}
+                    ahead = reader.submit(_fetch_batch, rt, consumer, now, held, True)
+                read, batch = _batch(rt, consumer, now, current, writer, waiting)
                 took(batch)
                 if read == 0:
                     break
         except BaseException:
+            if ahead is not None:
+                with contextlib.suppress(Exception):
+                    _put_back(rt, ahead.result(), consumer)
+                ahead = None
             if waiting:  # the first error is the one to tell; the write left its own entries pending if it failed
                 with contextlib.suppress(Exception):
                     report.merge(_landed(rt, waiting.pop().future))
             raise
+        if ahead is not None:  # a stop was asked: the batch read ahead goes back to the group untouched
+            took(_put_back(rt, ahead.result(), consumer))
         if waiting:
             took(_landed(rt, waiting.pop().future))
     return report
@@ -117,17 +134,51 @@ def _landed(rt: Runtime, writing: Future[Report]) -> Report:
     return written
 
 
-def _batch(rt: Runtime, consumer: str, now: datetime, writer: ThreadPoolExecutor, waiting: list[_Writing]
-           ) -> tuple[int, Report]:
-    """One batch up to its enrichment; its write handed to ``writer`` and left in ``waiting``. The last batch's
-    write (in ``waiting``) is waited for once this batch's pages are fetched."""
+@dataclass
+class _Fetched:
+    """A batch read, triaged and fetched: what is left to extract, check, enrich and write."""
+
+    items: list[QueuedEntry]
+    claimed: list[_Claimed]
+    done: list[str]  # message ids already done (indexed before)
+    pages: list[Page | StageError | StopRequestedError]
+    report: Report
+
+
+def _writing(waiting: list[_Writing]) -> set[str]:
+    return waiting[0].message_ids if waiting else set()
+
+
+def _fetch_batch(rt: Runtime, consumer: str, now: datetime, held: set[str], ahead: bool = False) -> _Fetched:
+    """Read a batch, triage it (``held``: entries this worker has in hand, left alone) and fetch its claimed pages.
+    ``ahead``: in the read-ahead thread, while the main thread works (its CPU is counted apart)."""
     report = Report()
-    with report.cpu("queue"):
+    with report.cpu("queue", this_thread=ahead):
         items = rt.queue.read_batch(consumer, rt.settings.pipeline.batch_size)
-        inflight = waiting[0].message_ids if waiting else set()
-        claimed, done = _triage(rt, report, items, consumer, now, inflight)
-    with report.cpu("fetch"):
-        fetched = rt.fetcher.fetch_many([c.item.entry.url for c in claimed], rt.settings.pipeline.fetch_concurrency)
+        claimed, done = _triage(rt, report, items, consumer, now, held)
+    with report.cpu("fetch", this_thread=ahead):
+        pages = rt.fetcher.fetch_many([c.item.entry.url for c in claimed], rt.settings.pipeline.fetch_concurrency)
+    return _Fetched(items, claimed, done, pages, report)
+
+
+def _put_back(rt: Runtime, fetched: _Fetched, consumer: str) -> Report:
+    """A batch read ahead that will not be processed: its URLs freed, its claimed entries handed back (not a
+    delivery), the entries found already done acknowledged."""
+    report = fetched.report
+    for one in fetched.claimed:
+        rt.dedup.release(one.entry_id, consumer)
+    if fetched.claimed:
+        _hand_back(rt, report, [one.item for one in fetched.claimed], consumer)
+    rt.queue.ack(fetched.done)
+    rt.record(report)
+    return report
+
+
+def _batch(rt: Runtime, consumer: str, now: datetime, fetched: _Fetched, writer: ThreadPoolExecutor,
+           waiting: list[_Writing]) -> tuple[int, Report]:
+    """One fetched batch up to its enrichment; its write handed to ``writer`` and left in ``waiting``. The last
+    batch's write (in ``waiting``) is waited for first."""
+    report, items, claimed, done = fetched.report, fetched.items, fetched.claimed, fetched.done
     written = Report()
     if waiting:
         try:
@@ -142,7 +193,7 @@ def _batch(rt: Runtime, consumer: str, now: datetime, writer: ThreadPoolExecutor
     step = DedupStep(rt.dedup, rt.stories, rt.settings.dedup, now)
     checked = int(now.timestamp())  # when this batch's URLs are fetched, for their marks
     stopped: list[QueuedEntry] = []
-    for one, page in zip(claimed, fetched, strict=True):
+    for one, page in zip(claimed, fetched.pages, strict=True):
         if isinstance(page, StopRequestedError):
             rt.dedup.release(one.entry_id, consumer)
             stopped.append(one.item)

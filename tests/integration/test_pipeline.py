@@ -370,3 +370,25 @@ def test_a_claim_left_by_a_dead_worker_is_taken_over_at_once(settings: Settings,
         assert rt.dedup.claim(article_id(canonical_url(url)), "killed-worker", 600)  # no lease: it is gone
         done = process_pending(rt, "w", NOW, max_batches=1)
     assert done.counts["index/indexed"] == 1 and done.counts["process/claimed_elsewhere"] == 0
+
+
+def test_a_stop_hands_back_the_batch_read_ahead(settings: Settings, feed_base_url: str) -> None:
+    """While a batch is extracted and enriched the next one is read, claimed and fetched in a thread. A stop asked
+    meanwhile hands that batch back untouched: its claims freed, its entries pending and not counted as a delivery;
+    the next worker indexes them, every article once."""
+    settings.pipeline.batch_size = 2
+    rt = build_runtime(settings)
+    rt.sink.ensure_ready()
+    queued = poll_feeds(rt, demo_feeds(feed_base_url)).counts["poll/queued"]
+    assert queued >= 6
+
+    first = process_pending(rt, "w", NOW, on_batch=lambda _counts: rt.stop.set())  # stop after the first batch
+    assert first.counts["process/handed_back"] == 2  # the batch read ahead, claimed and fetched, given back
+    assert rt.queue.pending_count() == queued - 2
+    client = rt.queue.client  # type: ignore[attr-defined]
+    assert list(client.scan_iter(match=f"{settings.redis.prefix}:claim:*")) == []  # no URL left held
+
+    rest = process_pending(build_runtime(settings), "w2", NOW)
+    assert rest.counts["process/max_deliveries"] == 0 and rest.counts["process/claimed_elsewhere"] == 0
+    assert rt.queue.pending_count() == 0
+    assert _count(settings) == first.counts["index/indexed"] + rest.counts["index/indexed"] == 7
