@@ -68,11 +68,22 @@ _TAIL = re.compile(
     r"\s+(?:(?i:for|für|pour|voor)\s+\S.*|(?:in|aus|à)\s+[^\W\d_a-z][\w'-]*(?:\s+[^\W\d_a-z][\w'-]*)?)$"
 )
 # An author page's URL in place of a name: ".../author/jane-doe/" names Jane Doe.
-_AUTHOR_URL = re.compile(
-    r"^https?://\S+/(?:authors?|autor(?:en)?|auteurs?|journalists?|people|staff|profiles?)/([a-z]+(?:-[a-z]+)+)/?$"
-)
+_AUTHOR_DIRS = r"/(?:authors?|autor(?:en)?|auteurs?|journalists?|people|staff|profiles?)/([a-z]+(?:-[a-z]+)+)/?$"
+_AUTHOR_URL = re.compile(r"^https?://\S+" + _AUTHOR_DIRS)
 _SLUG = re.compile(r"[a-z]+(?:-[a-z]+)+")  # "sophie-foster", a URL slug in place of a name
+_AUTHOR_PATH = re.compile(_AUTHOR_DIRS)  # the same in a link's href
 _NOT_A_NAME = re.compile(r"@|https?://|www\.|\d{3,}")
+
+
+def author_page_name(href: str, text: str) -> str | None:
+    """The name a link to an author page gives ("<a href='/staff/jane-doe/'>Jane Doe</a>" → "Jane Doe"): only
+    when its text spells the page's slug, so that a link to a section or a tag named like a person is not one."""
+    found = _AUTHOR_PATH.search(href.split("?", 1)[0].split("#", 1)[0])
+    name = clean(text)
+    if not found or not name or len(name) > 80:
+        return None
+    spelled = "-".join(f for f in (fold(w) for w in WORD.findall(name)) if f)
+    return name if len(name.split()) >= 2 and spelled == found.group(1) else None
 
 
 def clean_authors(raw: Sequence[str] | str | None, site_names: Sequence[str] = ()) -> tuple[str, ...]:

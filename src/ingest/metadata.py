@@ -20,6 +20,7 @@ from urllib.parse import urljoin, urlsplit
 
 from lxml.html import HtmlElement
 
+from ingest.authors import author_page_name
 from ingest.dates import parse_iso_datetime
 from ingest.models import DateSource
 from ingest.text import clean, fold, initials, similarity
@@ -397,6 +398,14 @@ def byline_authors(tree: HtmlElement, limit: int = 5) -> list[str]:
             names.append(text)
         if len(names) >= limit:
             break
+    if not names:
+        # Or links to the writers' own pages ("/author/jane-doe/"), their text spelling the page's slug.
+        for link in tree.xpath("//article//a[@href]|//main//a[@href]"):
+            name = author_page_name(link.get("href", ""), link.text_content())
+            if name and name not in names:
+                names.append(name)
+            if len(names) >= limit:
+                break
     return names
 
 

@@ -284,6 +284,19 @@ def test_byline_links_inside_the_article_only() -> None:
     assert metadata.byline_authors(_tree(html)) == ["Jane Doe", "John Roe"]
 
 
+def test_links_to_the_writers_pages_are_the_byline_when_no_markup_names_one() -> None:
+    html = (
+        '<html><body><aside><a href="/staff/other-writer/">Other Writer</a></aside><main><article><dl>'
+        '<dt>Auteur</dt><dd><a href="https://example.org/fr/staff/anne-lea-mercier/">\n Anne-Léa Mercier</a></dd>'
+        '<dt>Section</dt><dd><a href="/people/politics/">People</a> <a href="/author/jane-doe/">More by Jane</a>'
+        "</dd></dl></article></main></body></html>"
+    )
+    assert metadata.byline_authors(_tree(html)) == ["Anne-Léa Mercier"]
+    # markup naming the authors comes first
+    marked = html.replace("<dl>", '<span itemprop="author">John Roe</span><dl>')
+    assert metadata.byline_authors(_tree(marked)) == ["John Roe"]
+
+
 def test_a_declared_title_keeps_the_separator_the_h1_lost_after_its_kicker() -> None:
     html = (
         '<html><head><meta property="og:title" content="Harbour / Bridge reopens after two years of repairs">'
