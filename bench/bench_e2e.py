@@ -2,7 +2,7 @@
 the CPU ceiling of the same work measured in the same run (this machine is shared and noisy: read the ratios).
 
     .venv/bin/python bench/bench_e2e.py [--articles 1000,10000] [--cli/--no-cli] [--airflow/--no-airflow] [--quick]
-                                        [--json]
+                                        [--latency-ms MS] [--json]
 
 For each N (``bench/e2e_corpus.py`` makes the corpus: half unique articles, half near-duplicates of an earlier one):
 
@@ -501,6 +501,8 @@ def main() -> int:
                         help="also the DAG path on Airflow's Celery executor with N workers (PostgreSQL, Redis broker)")
     parser.add_argument("--quick", action="store_true", help="300 articles, no Airflow")
     parser.add_argument("--sample", type=int, default=200, help="pages the ceiling is measured on")
+    parser.add_argument("--latency-ms", type=float, default=0.0,
+                        help="the site answers each page this late (a real server's time to first byte; 0 on loopback)")
     parser.add_argument("--json", action="store_true", help="also print the figures as one JSON object")
     parser.add_argument("--set", action="append", default=[], metavar="INGEST_X__Y=VALUE",
                         help="a setting for every ingest command and Airflow task of the run (repeatable)")
@@ -526,7 +528,7 @@ def main() -> int:
         for n in sizes:
             root = tmp / f"site-{n}"
             root.mkdir()
-            site, port = start_site(root, tmp)
+            site, port = start_site(root, tmp, args.latency_ms)
             try:
                 print(f"bench_e2e: N={n}: writing the corpus…", file=sys.stderr, flush=True)
                 registry, items, pages = write_site(root, n, HOSTS, port)
@@ -555,16 +557,20 @@ def main() -> int:
             finally:
                 stop(site)
     print(f"bench_e2e {started}  cores {CORES}  hosts {HOSTS}  {PER_FEED} articles per feed"
+          + (f"  pages answered {args.latency_ms:g} ms late" if args.latency_ms else "")
           + "".join(f"  {k}={v}" for k, v in SETTINGS_SET.items()))
     print_all(runs)
     if args.json:
-        print(json.dumps({"when": started, "settings": SETTINGS_SET, "runs": runs, "targets": TARGETS}))
+        print(json.dumps({"when": started, "latency_ms": args.latency_ms, "settings": SETTINGS_SET, "runs": runs,
+                          "targets": TARGETS}))
     return 0
 
 
-def start_site(root: Path, tmp: Path) -> tuple[subprocess.Popen[str], int]:
-    """The site server (its own process) on HOSTS loopback addresses; its port."""
-    args = [sys.executable, str(BENCH / "e2e_corpus.py"), "serve", "--root", str(root), "--hosts", str(HOSTS)]
+def start_site(root: Path, tmp: Path, latency_ms: float = 0.0) -> tuple[subprocess.Popen[str], int]:
+    """The site server (its own process) on HOSTS loopback addresses, answering pages ``latency_ms`` late; its
+    port."""
+    args = [sys.executable, str(BENCH / "e2e_corpus.py"), "serve", "--root", str(root), "--hosts", str(HOSTS),
+            "--latency-ms", str(latency_ms)]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()

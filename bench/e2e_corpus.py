@@ -212,9 +212,10 @@ def write_site(root: Path, n: int, hosts: int, port: int) -> tuple[Path, list[It
 class Site(Farm):
     """The feed farm's HTTP/1.1 plumbing, serving ROOT's files (pages as stored, gzipped)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, latency: float = 0.0) -> None:
         super().__init__(open("/dev/null", "w"))  # noqa: SIM115 - no request log
         self.root = root
+        self.latency = latency  # seconds before a page's answer: a real server's time to first byte
 
     async def respond(self, method: str, path: str, headers: dict[str, str], host: str) -> Response:
         path = path.split("?", 1)[0]
@@ -227,6 +228,8 @@ class Site(Farm):
         if path.startswith("/a/") and path.endswith(".html") and path[3:-5].isdigit():
             file = self.root / "a" / f"{path[3:-5]}.html.gz"
             if file.is_file():
+                if self.latency:
+                    await asyncio.sleep(self.latency)
                 return Response(200, {"Content-Type": "text/html; charset=utf-8", "Content-Encoding": "gzip"},
                                 file.read_bytes())
         return Response(404, {"Content-Type": "text/plain"}, b"not found\n")
@@ -246,8 +249,8 @@ class Site(Farm):
         self.requests += 1
 
 
-async def serve(root: Path, hosts: int) -> None:
-    site = Site(root)
+async def serve(root: Path, hosts: int, latency: float = 0.0) -> None:
+    site = Site(root, latency)
     servers = await start(site, hosts, 0)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -265,8 +268,9 @@ def main() -> None:
     parser.add_argument("action", choices=["serve"])
     parser.add_argument("--root", type=Path, required=True)
     parser.add_argument("--hosts", type=int, default=20)
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="wait this long before answering a page")
     args = parser.parse_args()
-    asyncio.run(serve(args.root, args.hosts))
+    asyncio.run(serve(args.root, args.hosts, args.latency_ms / 1000))
 
 
 if __name__ == "__main__":
