@@ -66,19 +66,51 @@ async def _ask(limiter: HostLimiter, host: str, waited: float, max_wait: float, 
     return token, wait
 
 
+# Per event loop and host, the lock its coroutines take to ask the limiter, and how many hold or want it.
+_askers: dict[tuple[int, str], tuple[asyncio.Lock, list[int]]] = {}
+
+
+@asynccontextmanager
+async def _one_asking(host: str, max_wait: float, url: str) -> AsyncIterator[float]:
+    """Wait until no other coroutine of this event loop is asking for ``host``'s turn (they would all poll the
+    limiter: a host's requests start one after another anyway); the seconds waited. Longer than ``max_wait``:
+    ``TransientError('host_busy')``."""
+    loop = asyncio.get_running_loop()
+    key = (id(loop), host)
+    lock, users = _askers.setdefault(key, (asyncio.Lock(), [0]))
+    users[0] += 1
+    started = loop.time()
+    try:
+        try:
+            async with asyncio.timeout(max_wait):
+                await lock.acquire()
+        except TimeoutError:
+            raise TransientError("host_busy", url, f"{host} is not available for {max_wait:g} s (limit {max_wait:g} "
+                                 "s); left for a later run", retry_after=max_wait) from None
+        try:
+            yield loop.time() - started
+        finally:
+            lock.release()
+    finally:
+        users[0] -= 1
+        if not users[0]:
+            del _askers[key]
+
+
 @asynccontextmanager
 async def host_turn(limiter: HostLimiter | None, host: str, max_wait: float, url: str) -> AsyncIterator[Turn]:
     """Hold one of ``host``'s request slots for the duration of the block (no limiter: no waiting); the wait
-    does not block the other fetches on the event loop."""
+    does not block the other fetches on the event loop. Of this event loop's coroutines waiting for one host,
+    one asks the limiter at a time, the others wait for it (they would otherwise poll Redis all together)."""
     if limiter is None:
         yield Turn()
         return
-    waited = 0.0
-    token, wait = await _ask(limiter, host, waited, max_wait, url)
-    while token is None:
-        await asyncio.sleep(wait)
-        waited += wait
+    async with _one_asking(host, max_wait, url) as waited:
         token, wait = await _ask(limiter, host, waited, max_wait, url)
+        while token is None:
+            await asyncio.sleep(wait)
+            waited += wait
+            token, wait = await _ask(limiter, host, waited, max_wait, url)
     turn = Turn(limiter, host, token)
     try:
         yield turn

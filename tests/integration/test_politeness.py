@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -11,6 +12,7 @@ import pytest
 
 from ingest.config import Settings
 from ingest.embedded.fixture_server import FixtureServer
+from ingest.errors import TransientError
 from ingest.pipeline import poll_feeds
 from ingest.politeness import host_turn
 from ingest.runtime import build_poll_runtime
@@ -81,3 +83,66 @@ def test_a_dead_workers_host_lease_delays_a_feed_but_never_fails_it(settings: Se
     assert report.counts["poll/feeds_ok"] == 1 and report.counts["poll/timeout"] == 0
     state = RedisFeedStateStore(connect_redis(settings.redis), settings.redis.prefix).get(feeds[0].id)
     assert state.consecutive_failures == 0 and state.last_error is None
+
+
+class _Counted(RedisHostLimiter):
+    """The real limiter, counting the questions it is asked."""
+
+    asked = 0
+
+    async def try_acquire(self, host: str) -> tuple[str | None, float]:
+        self.asked += 1
+        return await super().try_acquire(host)
+
+
+def test_fetches_waiting_for_one_host_ask_redis_one_at_a_time(redis_url: str, redis_cluster: bool, prefix: str
+                                                             ) -> None:
+    """Twelve fetches of one event loop want one host whose answers take 0.1 s: the requests still start one
+    after the previous was answered, and only one of the waiting fetches polls Redis at a time (each polling
+    every 10 ms, the twelve together would ask it hundreds of times)."""
+    limiter = _Counted(redis_url, prefix, min_interval=0.0, max_inflight=4, hold_seconds=60, cluster=redis_cluster)
+    starts: list[float] = []
+
+    async def fetch() -> None:
+        async with host_turn(limiter, HOST, 30.0, f"http://{HOST}/") as turn:
+            starts.append(time.monotonic())
+            await asyncio.sleep(0.1)  # the time to the response's headers
+            await turn.answered()
+
+    async def main() -> None:
+        try:
+            await asyncio.gather(*(fetch() for _ in range(12)))
+        finally:
+            await limiter.aclose()
+
+    asyncio.run(main())
+    assert len(starts) == 12
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert min(gaps) >= 0.095, gaps  # one after the other: politeness unchanged
+    # about one poll per 10 ms of the 1.2 s, plus one per fetch; twelve pollers would ask about 12 times that
+    assert limiter.asked < 12 + 1.5 * sum(gaps) / 0.010, limiter.asked
+
+
+def test_a_fetch_waiting_behind_others_for_too_long_is_left_for_a_later_run(redis_url: str, redis_cluster: bool,
+                                                                           prefix: str) -> None:
+    limiter = RedisHostLimiter(redis_url, prefix, min_interval=0.0, max_inflight=4, hold_seconds=60,
+                               cluster=redis_cluster)
+    outcomes: list[str] = []
+
+    async def fetch(answer_after: float) -> None:
+        try:
+            async with host_turn(limiter, HOST, 0.3, f"http://{HOST}/") as turn:
+                await asyncio.sleep(answer_after)
+                await turn.answered()
+                outcomes.append("fetched")
+        except TransientError as e:
+            outcomes.append(e.reason)
+
+    async def main() -> None:
+        try:
+            await asyncio.gather(fetch(1.0), fetch(0.0), fetch(0.0))
+        finally:
+            await limiter.aclose()
+
+    asyncio.run(main())
+    assert sorted(outcomes) == ["fetched", "host_busy", "host_busy"], outcomes
