@@ -385,7 +385,8 @@ def declared_authors(facts: PageFacts) -> list[str]:
 
 def byline_authors(tree: HtmlElement, limit: int = 5) -> list[str]:
     """Names the article's own markup links as its authors (``rel=author`` links, ``itemprop=author``) inside
-    ``<article>`` or ``<main>``: outside them they are the authors of other stories (teasers, sidebars)."""
+    ``<article>`` or ``<main>``: outside them they are the authors of other stories (teasers, sidebars). Without
+    any, the links there to the writers' own pages ("/author/jane-doe/") whose text spells the page's slug."""
     names: list[str] = []
     for element in tree.xpath(
         "//article//a[contains(concat(' ', normalize-space(@rel), ' '), ' author ')]"
@@ -398,14 +399,12 @@ def byline_authors(tree: HtmlElement, limit: int = 5) -> list[str]:
             names.append(text)
         if len(names) >= limit:
             break
-    if not names:
-        # Or links to the writers' own pages ("/author/jane-doe/"), their text spelling the page's slug.
-        for link in tree.xpath("//article//a[@href]|//main//a[@href]"):
-            name = author_page_name(link.get("href", ""), link.text_content())
-            if name and name not in names:
-                names.append(name)
-            if len(names) >= limit:
-                break
+    for link in [] if names else tree.xpath("//article//a[@href]|//main//a[@href]"):
+        name = author_page_name(link.get("href", ""), link.text_content())
+        if name and name not in names:
+            names.append(name)
+        if len(names) >= limit:
+            break
     return names
 
 
