@@ -56,13 +56,15 @@ async def _try_acquire(limiter: HostLimiter, host: str) -> tuple[str | None, flo
         raise
 
 
+def _busy(host: str, url: str, waited: float, max_wait: float, retry_after: float) -> TransientError:
+    return TransientError("host_busy", url, f"{host} is not available for {waited:.0f} s (limit {max_wait:g} s); "
+                          "left for a later run", retry_after=retry_after)
+
+
 async def _ask(limiter: HostLimiter, host: str, waited: float, max_wait: float, url: str) -> tuple[str | None, float]:
     token, wait = await _try_acquire(limiter, host)
     if token is None and waited + wait > max_wait:
-        raise TransientError(
-            "host_busy", url, f"{host} is not available for {waited + wait:.0f} s (limit {max_wait:g} s); "
-            "left for a later run", retry_after=wait,
-        )
+        raise _busy(host, url, waited + wait, max_wait, retry_after=wait)
     return token, wait
 
 
@@ -85,8 +87,7 @@ async def _one_asking(host: str, max_wait: float, url: str) -> AsyncIterator[flo
             async with asyncio.timeout(max_wait):
                 await lock.acquire()
         except TimeoutError:
-            raise TransientError("host_busy", url, f"{host} is not available for {max_wait:g} s (limit {max_wait:g} "
-                                 "s); left for a later run", retry_after=max_wait) from None
+            raise _busy(host, url, max_wait, max_wait, retry_after=max_wait) from None
         try:
             yield loop.time() - started
         finally:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -165,10 +165,7 @@ def _put_back(rt: Runtime, fetched: _Fetched, consumer: str) -> Report:
     """A batch read ahead that will not be processed: its URLs freed, its claimed entries handed back (not a
     delivery), the entries found already done acknowledged."""
     report = fetched.report
-    for one in fetched.claimed:
-        rt.dedup.release(one.entry_id, consumer)
-    if fetched.claimed:
-        _hand_back(rt, report, [one.item for one in fetched.claimed], consumer)
+    _give_back(rt, report, fetched.claimed, consumer, hand_back=True)
     rt.queue.ack(fetched.done)
     rt.record(report)
     return report
@@ -185,9 +182,7 @@ def _batch(rt: Runtime, consumer: str, now: datetime, fetched: _Fetched, writer:
             written = _landed(rt, waiting.pop().future)
         except Exception:
             # The last write failed (its entries are left pending): so is this batch, untouched.
-            for one in claimed:
-                rt.dedup.release(one.entry_id, consumer)
-            _hand_back(rt, report, [one.item for one in claimed], consumer)
+            _give_back(rt, report, claimed, consumer, hand_back=True)
             raise
     candidates: list[_Candidate] = []
     step = DedupStep(rt.dedup, rt.stories, rt.settings.dedup, now)
@@ -295,13 +290,15 @@ def _extract_and_check(rt: Runtime, report: Report, step: DedupStep, one: _Claim
     return _Candidate(item, one.entry_id, article, verdict.mark)
 
 
-def _give_back(rt: Runtime, report: Report, candidates: list[_Candidate], consumer: str, hand_back: bool) -> None:
+def _give_back(rt: Runtime, report: Report, held: Sequence[_Claimed | _Candidate], consumer: str, hand_back: bool
+               ) -> None:
     """Leave a batch pending and free its URLs at once, so another worker need not wait for the claims; handed
-    back too when it was not the articles' fault (the search server refused or was gone): not a delivery."""
-    for candidate in candidates:
-        rt.dedup.release(candidate.entry_id, consumer)
-    if hand_back:
-        _hand_back(rt, report, [c.item for c in candidates], consumer)
+    back too when it was not the articles' fault (the search server refused or was gone, a stop, a batch read
+    ahead and not processed): not a delivery."""
+    for one in held:
+        rt.dedup.release(one.entry_id, consumer)
+    if hand_back and held:
+        _hand_back(rt, report, [one.item for one in held], consumer)
 
 
 def _index(rt: Runtime, candidates: list[_Candidate], enriched: list[Article], now: datetime, consumer: str
