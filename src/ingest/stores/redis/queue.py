@@ -56,23 +56,34 @@ class RedisPendingQueue:
 
     def enqueue(self, entries: Iterable[tuple[str, FeedEntry]]) -> int:
         """Add entries not already queued (by article id); returns how many were added."""
+        fresh = self.mark_new(entries)
+        self.append(fresh)
+        return len(fresh)
+
+    def mark_new(self, entries: Iterable[tuple[str, FeedEntry]]) -> list[tuple[str, FeedEntry]]:
+        """The entries not already queued (by article id), each marked as queued for a short life: the first step
+        of :meth:`enqueue`, which :meth:`append` completes. A crash between the steps lets the marks lapse, and the
+        feed (whose state is saved only after the append) is read again and re-queued."""
         self._ensure_group()
         rows = list(entries)
         if not rows:
-            return 0
-        # Marked with a short life first, added, then kept for the week: a crash between the steps lets the
-        # marks lapse, and the feed (whose state is saved only after this) is read again and re-queued.
+            return []
         marks = self.client.pipeline(transaction=False)
         for article_id, _entry in rows:
             marks.set(self.keys.queued(article_id), "1", nx=True, ex=QUEUED_CLAIM_SECONDS)
-        fresh = [row for row, marked in zip(rows, marks.execute(), strict=True) if marked]
+        return [row for row, marked in zip(rows, marks.execute(), strict=True) if marked]
+
+    def append(self, rows: Sequence[tuple[str, FeedEntry]]) -> None:
+        """Add entries that :meth:`mark_new` returned to the stream, in this order, and keep their marks for the
+        week."""
+        if not rows:
+            return
         adds = self.client.pipeline(transaction=False)
-        for article_id, entry in fresh:
+        for article_id, entry in rows:
             adds.xadd(self.keys.pending, {"entry": entry.model_dump_json(), "article_id": article_id})
-        for article_id, _entry in fresh:
+        for article_id, _entry in rows:
             adds.expire(self.keys.queued(article_id), QUEUED_TTL_SECONDS)
         adds.execute()
-        return len(fresh)
 
     def read_batch(self, consumer: str, count: int) -> list[QueuedEntry]:
         """Stale entries of crashed workers first, then new ones; each delivery is counted."""
