@@ -291,3 +291,26 @@ def test_a_huge_feed_is_queued_a_slice_per_poll_with_its_entries_capped(settings
         assert all(len(e.entry.title or "") <= 1_000 and len(e.entry.summary or "") <= 20_000 for e in entries)
     assert len(seen) == len(set(seen)) == 100  # every entry once, in the feed's order
     assert seen[:2] == [f"{site.base_url}/pages/h0.html", f"{site.base_url}/pages/h1.html"]
+
+
+def test_polled_entries_go_on_the_stream_one_host_after_another(settings: Settings, site: FixtureServer) -> None:
+    """Three feeds link to pages of two hosts (a site's backlog on a first poll): the stream alternates between
+    the hosts, each host's entries in the feeds' order, so a batch a worker reads is fetched on both hosts at
+    once; the second feed's copy of an entry of the first is queued from the first."""
+    pages = {"a": [f"https://a.example/{i}.html" for i in range(5)],
+             "b": [f"https://b.example/{i}.html" for i in range(3)]}
+    layout = {"fa": pages["a"][:3], "fb": pages["b"], "fa2": [pages["a"][2], *pages["a"][3:]]}
+    feeds = []
+    for name, links in layout.items():
+        (site.root / "feeds" / f"{name}.xml").write_text(_rss([(link, link) for link in links]))
+        feeds.append(FeedSource(id=name, url=f"{site.base_url}/feeds/{name}.xml", name=name))
+    rt = build_poll_runtime(settings)
+    report = poll_feeds(rt, feeds, NOW)
+    assert report.counts["poll/queued"] == 8 and report.counts["poll/already_queued"] == 1, report.counts
+    queued = [e.entry.url for e in rt.queue.read_batch("w", 100)]
+    assert queued == [pages["a"][0], pages["b"][0], pages["a"][1], pages["b"][1], pages["a"][2], pages["b"][2],
+                      pages["a"][3], pages["a"][4]]
+    assert rt.queue.read_batch("w", 100) == []  # nothing else on the stream
+    # Every feed's state was saved once its entries were on the stream: the next poll queues nothing again.
+    again = poll_feeds(rt, feeds, NOW + timedelta(hours=1))
+    assert again.counts.get("poll/queued", 0) == 0 and again.counts["poll/feeds_ok"] == 3, again.counts
