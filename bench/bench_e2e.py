@@ -437,10 +437,10 @@ def checks(runs: list[dict[str, Any]]) -> list[str]:
         tag = f"{r['path']} N={r['articles']}"
         if "ratio_to_ceiling" in r:
             goal = TARGETS["cli_ratio" if r["path"] == "cli" else "airflow_ratio"]
-            line(r["ratio_to_ceiling"] >= goal, f"{tag}: {r['ratio_to_ceiling']:.2f} of the ceiling (>= {goal})")
+            line(r["ratio_to_ceiling"] >= goal, f"{tag}: {r['ratio_to_ceiling']:.3f} of the ceiling (>= {goal})")
             if r["path"] == "cli":
                 line(r["ratio_to_ceiling"] > TARGETS["unique_ratio"],
-                     f"{tag}: {r['ratio_to_ceiling']:.2f} of the ceiling for unique work, every article's work in "
+                     f"{tag}: {r['ratio_to_ceiling']:.3f} of the ceiling for unique work, every article's work in "
                      f"full (reuse shows above 1; near-duplicates found: {r['near_duplicate_share']:.0%})")
                 line(r["ratio_to_unique_ceiling"] > TARGETS["unique_ratio"],
                      f"{tag}: stricter, {r['ratio_to_unique_ceiling']:.2f} of the ceiling that counts NER for the "
