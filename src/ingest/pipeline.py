@@ -66,7 +66,7 @@ async def _poll_all(rt: Runtime, feeds: list[FeedSource], now: datetime, due_onl
         queue.append((feed, queue[-1][2] if queue else None, asyncio.Event()))
     slots = asyncio.Semaphore(rt.settings.feeds.concurrency)
     picked: list[_Picked] = []  # feeds whose entries are marked, waiting to be appended to the stream
-    woken, lanes_done = asyncio.Event(), asyncio.Event()
+    lanes_done = asyncio.Event()
     async with build_http_client(rt.settings.http) as client:
 
         async def lane(queue: deque[tuple[FeedSource, asyncio.Event | None, asyncio.Event]]) -> None:
@@ -84,7 +84,6 @@ async def _poll_all(rt: Runtime, feeds: list[FeedSource], now: datetime, due_onl
                         for name, n in one.counts:
                             report.count(name, n, feed_id=feed.id)
                         picked.append(one)
-                        woken.set()
                 finally:
                     done.set()
                 if on_feed is not None:
@@ -93,16 +92,16 @@ async def _poll_all(rt: Runtime, feeds: list[FeedSource], now: datetime, due_onl
         async def appender() -> None:
             """Appends the picked feeds' entries to the stream, interleaved by host, then saves their states:
             every ``QUEUE_WINDOW_SECONDS`` while feeds are being polled, and once they all are."""
-            while picked or not lanes_done.is_set():
-                if not picked:
-                    woken.clear()
-                    await _first_of(woken, lanes_done)
-                    continue
+            while True:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(lanes_done.wait(), QUEUE_WINDOW_SECONDS)
-                ready = picked[:]
-                del picked[:]
-                await asyncio.to_thread(_append_picked, rt, ready, now)
+                finished = lanes_done.is_set()  # then no feed is picked after this
+                if picked:
+                    ready = picked[:]
+                    del picked[:]
+                    await asyncio.to_thread(_append_picked, rt, ready, now)
+                if finished:
+                    return
 
         async def polling() -> None:
             try:
@@ -121,13 +120,6 @@ async def _poll_all(rt: Runtime, feeds: list[FeedSource], now: datetime, due_onl
         finally:
             if rt.limiter is not None:
                 await rt.limiter.aclose()  # its connection belongs to this run's event loop
-
-
-async def _first_of(*events: asyncio.Event) -> None:
-    waits = [asyncio.create_task(e.wait()) for e in events]
-    _done, rest = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    for task in rest:
-        task.cancel()
 
 
 async def _poll_one(
