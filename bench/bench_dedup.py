@@ -5,8 +5,9 @@
 A private ``redis-server`` (default configuration) on a free loopback port unless ``--redis-url``. The store is
 filled with ``--articles`` synthetic signatures spread over the 7 days of the window (24 random fingerprints;
 32 keywords drawn from a Zipf-distributed vocabulary of 200,000 stems, so common keywords have full posting
-lists and every lookup compares the maximum number of candidates), through ``RedisStoryStore.queue_assign`` —
-the pipeline's script, lookup and insert — pipelined 1,000 at a time. At each checkpoint:
+lists and every lookup compares the maximum number of candidates; each of one of 2,000 sites), through
+``RedisStoryStore.queue_assign`` — the pipeline's script, lookup and insert — pipelined 1,000 at a time. At each
+checkpoint:
 
 - memory per article: (``used_memory`` − ``used_memory`` before the fill) / articles stored, and per article
   added since the last checkpoint (the buckets, a fixed cost sized by ``buckets_per_day``, are then all there);
@@ -50,6 +51,7 @@ START = datetime(2026, 11, 17, 12, tzinfo=UTC)
 LAST_DAY = START + timedelta(days=6, hours=23)
 VOCABULARY = 200_000
 FILL_BATCH = 1000
+SITES = 2000  # a synthetic article's site is one of these (two articles of one site compare with the penalty)
 
 
 def zipf_cumulative(size: int = VOCABULARY) -> list[float]:
@@ -65,7 +67,7 @@ def synthetic(rng: random.Random, cum: Sequence[float], settings: DedupSettings)
     weights = rng.choices(range(20, 161), k=len(stems))
     keywords = sorted(((s * 2654435761 % 2**32, w) for s, w in zip(stems, weights, strict=True)), key=lambda x: -x[1])
     n = settings.max_fingerprints
-    return Signature(struct.unpack(f">{n}I", rng.randbytes(4 * n)), tuple(keywords))
+    return Signature(struct.unpack(f">{n}I", rng.randbytes(4 * n)), tuple(keywords), site=rng.randint(1, SITES))
 
 
 def timed_assign(store: RedisStoryStore, articles: Sequence[tuple[str, Signature]], insert: bool) -> list[float]:
@@ -95,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cum = zipf_cumulative()
     texts = [o for o, _ in fundus_originals()] + records_of(semeval_pairs(FIXTURES / "dedup" /
                                                                          "semeval2022_task8_dev.jsonl"))
-    probes = [signature(t.text, t.lang, settings) for t in texts]
+    probes = [signature(t.text, t.lang, settings, url=t.url) for t in texts]
     checkpoints = sorted({c for c in (10_000, 100_000, 250_000, 500_000, args.articles) if c <= args.articles})
     rows: list[dict[str, Any]] = []
     with redis_client(args.redis_url) as client:

@@ -15,7 +15,8 @@ Three levels, each decided from what the article's text alone gives (pure functi
   rare the word is in its language (``wordfreq``, no corpus state, the same weights whatever arrived before);
   the same story when the weighted cosine of two keyword sets reaches ``story_similarity`` and, when both
   publication dates are known, they are at most ``story_days`` apart: a story is an event, and two articles on
-  one topic a month apart (the same war, the same politician) are two stories.
+  one topic a month apart (the same war, the same politician) are two stories. Two articles of one site count
+  ``same_site_penalty`` less: a site's pages share its template words, a story is told by several outlets.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from typing import Literal
 from ingest.config import DedupSettings
 from ingest.models import Assignment, Decision, FeedEntry, Mark, Signature, text_key
 from ingest.stores.base import DedupStore, StoryStore
+from ingest.urls import domain_of
 
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -150,11 +152,18 @@ def keywords(words: list[str], language: str | None, limit: int) -> tuple[tuple[
     return tuple((_hash64(s) >> 32, max(1, min(255, round(w * WEIGHT_SCALE)))) for w, s in top)
 
 
-def signature(text: str, language: str | None, settings: DedupSettings, published: datetime | None = None
-              ) -> Signature:
+def signature(text: str, language: str | None, settings: DedupSettings, published: datetime | None = None,
+              url: str | None = None) -> Signature:
     words = words_of(text)
     return Signature(fingerprints(words, settings), keywords(words, language, settings.keywords),
-                     publication_day(published))
+                     publication_day(published), site_of(url))
+
+
+def site_of(url: str | None) -> int:
+    """A 16-bit hash of a URL's host without ``www.`` (1..65535; 0: no URL or no host), which the story store
+    compares to tell two articles of one site."""
+    host = domain_of(url) if url else ""
+    return 1 + _hash64(host) % 65535 if host else 0
 
 
 def publication_day(published: datetime | None) -> int:
@@ -235,6 +244,7 @@ class ClusterInput:
     title: str | None = None
     lang: str | None = None
     published: datetime | None = None
+    url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -248,12 +258,13 @@ class ClusterResult:
 
 def assign_story(
     article_id: str, text: str, language: str | None, decision: Decision, stories: StoryStore,
-    settings: DedupSettings, now: datetime, published: datetime | None = None,
+    settings: DedupSettings, now: datetime, published: datetime | None = None, url: str | None = None,
 ) -> Assignment:
     """The story store's step for an article to index (``new`` or ``updated``): an updated text keeps the
     article's story, and is kept in the store in it so that copies of it are found."""
     kept_story = decision.story_id if decision.kind == "updated" else None
-    return stories.assign(article_id, signature(text, language, settings, published), now, kept_story=kept_story)
+    return stories.assign(article_id, signature(text, language, settings, published, url), now,
+                          kept_story=kept_story)
 
 
 # Counter names (``dedup/<name>``) of the story store's decisions; docs/operations.md lists them.
@@ -265,8 +276,8 @@ _ASSIGNED = {"new": "new_story", "story": "same_story", "duplicate": "near_dupli
 class DedupItem:
     """One article for the dedup step: its id, text and language, the hash of its text, what the exact level
     remembers of its id (``mark``), the id of the URL the feed gave (``entry_id``: the claim and the re-poll
-    check are on it), the feed's date of the entry (``stamp``, :func:`entry_stamp`) and the article's
-    publication date (stories are events: :func:`publication_day`)."""
+    check are on it), the feed's date of the entry (``stamp``, :func:`entry_stamp`), the article's
+    publication date (stories are events: :func:`publication_day`) and its URL (its site: :func:`site_of`)."""
 
     article_id: str
     text: str
@@ -276,6 +287,7 @@ class DedupItem:
     entry_id: str
     stamp: int = 0
     published: datetime | None = None
+    url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -323,7 +335,7 @@ class DedupStep:
         # Near-verbatim copies and stories: decided and kept in one atomic step, so a copy later in this batch
         # or in another worker's sees this article. An updated text keeps the article's story.
         assigned = assign_story(item.article_id, item.text, item.language, decision, self.stories, self.settings,
-                                self.now, item.published)
+                                self.now, item.published, item.url)
         return Verdict(decision, assigned, Mark(key, item.stamp, checked_at, assigned.story_id))
 
 
@@ -332,21 +344,23 @@ def cluster(
     now: datetime,
 ) -> Iterator[ClusterResult]:
     """Story and duplicate of each record, in arrival order: the pipeline's dedup step without the fetch (a
-    record met again with another text is an update), each article kept at once as if indexed."""
+    record met again with another text is an update), each article kept at once as if indexed. A record's site
+    is its ``url``'s, else its id's when the id is an http(s) URL."""
     step = DedupStep(exact, stories, settings, now)
     checked_at = int(now.timestamp())
     for record in records:
         (mark,) = exact.marks([record.id], now)
+        url = record.url or (record.id if record.id.startswith(("http://", "https://")) else None)
         item = DedupItem(record.id, record.text, record.lang, content_hash(record.text), mark, record.id,
-                         published=record.published)
+                         published=record.published, url=url)
         verdict = step.check(item, checked_at)
         decision, assigned = verdict.decision, verdict.assignment
         if assigned is None and decision.kind == "unchanged":
             yield ClusterResult(record.id, decision.story_id, decision.duplicate_of, "unchanged", 1.0)
         elif assigned is None:
             # An exact copy: the story its original was given.
-            found = stories.assign(record.id, signature(record.text, record.lang, settings, record.published), now,
-                                   insert=False)
+            found = stories.assign(record.id, signature(record.text, record.lang, settings, record.published, url),
+                                   now, insert=False)
             yield ClusterResult(record.id, found.story_id if found.duplicate_of else decision.story_id,
                                 decision.duplicate_of, "exact", 1.0)
         else:

@@ -253,12 +253,14 @@ class ItemOutcome:
 @dataclass(frozen=True)
 class Signature:
     """What the store keeps of one text: shingle fingerprints in text order, weighted keyword stems, the
-    heaviest first (32-bit hashes; weights scaled to one byte), and the day the article was published (days
-    since 1970; 0 when unknown)."""
+    heaviest first (32-bit hashes; weights scaled to one byte), the day the article was published (days
+    since 1970; 0 when unknown) and its site (a 16-bit hash of the URL's host, :func:`ingest.dedup.site_of`; 0
+    when unknown)."""
 
     fingerprints: tuple[int, ...]
     keywords: tuple[tuple[int, int], ...]
     day: int = 0
+    site: int = 0
 
     def packed(self) -> bytes:
         """Fingerprints then (keyword, weight) pairs, big-endian: the form the Redis script reads."""

@@ -151,6 +151,8 @@ def test_cluster_levels_with_the_pipelines_store(settings: Settings, redis_clien
     undated = run(["cluster", "-"], stdin=json.dumps({"text": "x", "published": "last Tuesday"}) + "\n", env=env)
     assert undated.returncode == 2 and '"published" is not an ISO 8601 date' in undated.stderr
     assert "Traceback" not in undated.stderr
+    no_url = run(["cluster", "-"], stdin=json.dumps({"text": "x", "url": 5}) + "\n", env=env)
+    assert no_url.returncode == 2 and '-:1: "url" is not a string' in no_url.stderr
 
 
 def test_run_then_search_json(settings: Settings, feed_base_url: str, tmp_path: Path) -> None:

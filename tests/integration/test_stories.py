@@ -91,6 +91,30 @@ def test_a_story_is_an_event_not_a_topic(redis_client: redis.Redis, prefix: str)
     assert (later_copy.kind, later_copy.duplicate_of, later_copy.story_id) == ("duplicate", "a", "a")
 
 
+def test_two_articles_of_one_site_need_more_in_common(redis_client: redis.Redis, prefix: str) -> None:
+    """A site's articles share its template words, so two of one site count ``same_site_penalty`` less: the same
+    two texts join from two sites (or with a site unknown) and not from one; a copy is a copy on any site."""
+    pages = {p.name: p for p in fundus_pages(shared_fixtures() / "pages" / "fundus") if p.body}
+    a, b = pages["uk/Metro_2024_07_17.html.gz"].body or "", pages["uk/TheTelegraph_2024_09_17.html.gz"].body or ""
+    metro, telegraph = "https://metro.co.uk/2024/07/17/starmer", "https://www.telegraph.co.uk/politics/starmer/"
+    settings = DedupSettings(story_similarity=0.05)
+    store = RedisStoryStore(redis_client, prefix, settings)
+    assert store.assign("a", signature(a, "en", settings, url=metro), NOW).kind == "new"
+    found = {url: store.assign("b", signature(b, "en", settings, url=url), NOW, insert=False)
+             for url in (telegraph, None, "https://www.metro.co.uk/news/other")}
+    assert [f.kind for f in found.values()] == ["story", "story", "story"]
+    other_site, unknown, same_site = found.values()
+    assert other_site.score == unknown.score > settings.same_site_penalty
+    assert same_site.score == pytest.approx(other_site.score - settings.same_site_penalty, abs=1e-9)
+    # Its cosine less the penalty is under the threshold: a story of its own; a near-verbatim copy is not.
+    strict = RedisStoryStore(redis_client, prefix, settings.model_copy(update={
+        "story_similarity": other_site.score - settings.same_site_penalty / 2}))
+    assert strict.assign("b", signature(b, "en", settings, url=telegraph), NOW, insert=False).kind == "story"
+    assert strict.assign("b", signature(b, "en", settings, url=metro + "/b"), NOW, insert=False).kind == "new"
+    copy = strict.assign("c", signature(f"By Staff\n{a}", "en", settings, url=metro + "/c"), NOW, insert=False)
+    assert (copy.kind, copy.duplicate_of) == ("duplicate", "a")
+
+
 def test_window_and_retries(redis_client: redis.Redis, prefix: str, seed_text: str) -> None:
     settings = DedupSettings(window_days=7)
     store = RedisStoryStore(redis_client, prefix, settings)

@@ -20,6 +20,7 @@ from ingest.dedup import (
     normalise_text,
     publication_day,
     signature,
+    site_of,
     words_of,
 )
 from ingest.embedded.services import DEMO_ROOT
@@ -222,3 +223,9 @@ def test_publication_day() -> None:
     assert publication_day(None) == 0
     assert publication_day(datetime(2025, 7, 1, 23, 59, tzinfo=UTC)) == 20270
     assert publication_day(datetime(1970, 1, 1, tzinfo=UTC)) == 0  # unknown, not day 0
+
+
+def test_site_of_a_url() -> None:
+    assert site_of("https://www.lemonde.fr/a") == site_of("http://lemonde.fr/b?x=1") != site_of("https://lefigaro.fr/a")
+    assert 1 <= site_of("https://lemonde.fr/") <= 65535
+    assert site_of(None) == site_of("") == site_of("not a url") == 0

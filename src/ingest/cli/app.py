@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lang", choices=["auto", "fr", "en"], default="auto")
     p.add_argument("path", nargs="?", default="-", metavar="PATH|-")
     p.set_defaults(func=cmd_entities)
-    p = sub.add_parser("cluster", help="story and duplicate of JSON lines {id, text, title?, lang?, published?}")
+    p = sub.add_parser("cluster", help="story and duplicate of JSON lines {id, text, title?, lang?, published?, url?}")
     p.add_argument("path", nargs="?", default="-", metavar="PATH|-")
     p.set_defaults(func=cmd_cluster)
     p = sub.add_parser("feeds", help="the feed registry: check it, export it as OPML, import OPML into it")

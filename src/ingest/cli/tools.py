@@ -191,7 +191,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
             text = row.get("text")
             if not isinstance(text, str) or not text.strip():
                 raise ConfigError(f"{args.path}:{number}: no \"text\"; "
-                                  "expected {id, text, title?, lang?, published?}")
+                                  "expected {id, text, title?, lang?, published?, url?}")
             record_id = str(row.get("id", number))
             if len(record_id.encode()) > 127:
                 raise ConfigError(f"{args.path}:{number}: \"id\" is longer than 127 bytes; give shorter ids")
@@ -200,8 +200,12 @@ def cmd_cluster(args: argparse.Namespace) -> int:
             if published is not None and when is None:
                 raise ConfigError(f"{args.path}:{number}: \"published\" is not an ISO 8601 date: "
                                   f"{str(published)[:40]!r}")
+            url = row.get("url")
+            if url is not None and not isinstance(url, str):
+                raise ConfigError(f"{args.path}:{number}: \"url\" is not a string; give the article's URL or leave "
+                                  "it out")
             yield ClusterInput(id=record_id, text=text, title=row.get("title"), lang=row.get("lang"),
-                               published=when)
+                               published=when, url=url or None)
 
     try:
         exact = RedisDedupStore(client, prefix, settings.dedup)

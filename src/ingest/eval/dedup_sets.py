@@ -1,7 +1,9 @@
 """Evaluation sets for the dedup stage, shared by the CI quality gate and ``bench/eval_dedup.py``.
 
 - SemEval-2022 Task 8 pairs (``fixtures/dedup``): two articles are the same story when the annotators'
-  ``Overall`` rating is at most 2 (1 = same story … 4 = unrelated);
+  ``Overall`` rating is at most 2 (1 = same story … 4 = unrelated). Each text comes with its link, as the
+  pipeline has an article's URL, and the publication date the link carries (``/2020/03/17/``,
+  ``cdate=17032020``: what htmldate finds in a URL, the least the pipeline's extraction knows of a page's date);
 - near-verbatim copies of real article texts (the fundus golden bodies), made the ways a syndicating site
   makes them: another byline and boilerplate, a cut after the fourth paragraph, a corrected typo, a changed
   headline printed above the text.
@@ -15,6 +17,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ingest.dedup import ClusterInput, ClusterResult, cosine, normalise_text, stop_words
@@ -34,6 +37,15 @@ class Pair:
         return self.overall <= SAME_STORY_MAX_OVERALL
 
 
+def url_date(url: str) -> datetime | None:
+    """The publication date a URL carries, as htmldate reads it (noon UTC), or None."""
+    from htmldate.extractors import extract_url_date
+    from htmldate.utils import Extractor
+
+    found = extract_url_date(url, Extractor(False, datetime(2100, 1, 1), datetime(1995, 1, 1), False, "%Y-%m-%d"))
+    return datetime.strptime(found, "%Y-%m-%d").replace(hour=12, tzinfo=UTC) if found else None
+
+
 def semeval_pairs(path: Path) -> list[Pair]:
     """The pairs of a SemEval-2022 Task 8 JSON lines file; a text met twice is one record."""
     pairs = []
@@ -42,9 +54,10 @@ def semeval_pairs(path: Path) -> list[Pair]:
         row = json.loads(line)
         sides = []
         for n in ("1", "2"):
-            text = row[f"text{n}"]
+            text, url = row[f"text{n}"], row.get(f"link{n}") or None
             record_id = ids.setdefault(text, f"t{len(ids)}")
-            sides.append(ClusterInput(record_id, text, lang=row[f"lang{n}"]))
+            sides.append(ClusterInput(record_id, text, lang=row[f"lang{n}"], url=url,
+                                      published=url_date(url) if url else None))
         pairs.append(Pair(row["pair_id"], sides[0], sides[1], float(row["labels_official"]["Overall"])))
     return pairs
 

@@ -229,4 +229,5 @@ class RedisStoryStore:
             (s.window_days + 1) * 86400, s.buckets_per_day, len(signature.fingerprints), len(signature.keywords),
             s.posted_keywords, signature.packed(), s.min_shared, s.duplicate_containment, s.story_similarity,
             s.max_postings, s.max_candidates, 1 if insert else 0, kept_story or "", signature.day, s.story_days,
+            signature.site, s.same_site_penalty,
         ]

@@ -14,7 +14,9 @@
 -- fingerprints, number of keywords, keywords looked up, signature (Signature.packed), min shared
 -- fingerprints, duplicate containment, story similarity, max postings, max candidates, insert (1/0), for
 -- an update of an article kept before, the story it stays in ("" otherwise), the article's publication day
--- (days since 1970, 0 unknown) and the most days apart two articles of one story may be published.
+-- (days since 1970, 0 unknown), the most days apart two articles of one story may be published, the
+-- article's site (a 16-bit hash of its host, 0 unknown) and what the cosine loses between two articles of one
+-- site.
 -- Returns {kind, story id, duplicate of or "", score as a string}.
 
 local P = ARGV[1]
@@ -37,6 +39,8 @@ local kept_story = ARGV[17] or ""
 local updating = kept_story ~= ""
 local pub_day = tonumber(ARGV[18] or "0")
 local story_days = tonumber(ARGV[19] or "0")
+local site = tonumber(ARGV[20] or "0")
+local same_site_penalty = tonumber(ARGV[21] or "0")
 
 local DAY = 4294967296 -- an article's number: day * DAY + offset of its record in that day's string
 local call = redis.call
@@ -127,7 +131,7 @@ end
 
 -- Records: >I2 length of the rest, the article id, story id (empty: the article's own), duplicate_of
 -- (empty: none), >BB fingerprints and keywords counted, the keywords as in Signature.packed, then >I2 the
--- publication day (records written before it was kept end with the keywords: day unknown).
+-- publication day and >I2 the site (records written before these were kept end earlier: unknown).
 local self_id = pack_id(aid)
 local records = {}
 local function record(n)
@@ -152,8 +156,9 @@ local function record(n)
       r.nfp, r.nkw, p = struct.unpack(">BB", raw, p)
       r.kw_part = string.sub(raw, p, p + 5 * r.nkw - 1)
       p = p + 5 * r.nkw
-      r.day = 0
+      r.day, r.site = 0, 0
       if p + 1 <= len + 2 then r.day = struct.unpack(">I2", raw, p) end
+      if p + 3 <= len + 2 then r.site = struct.unpack(">I2", raw, p + 2) end
       records[n] = r
     end
   end
@@ -165,7 +170,7 @@ local function too_far(r)
   return pub_day > 0 and r.day > 0 and math.abs(r.day - pub_day) > story_days
 end
 
--- weighted cosine of a record's keywords with the article's
+-- weighted cosine of a record's keywords with the article's, less the penalty when both are of one site
 local function similarity(r)
   local v = keywords_of(r.kw_part, r.nkw)
   local dot, rnorm = 0, 0
@@ -176,7 +181,9 @@ local function similarity(r)
     if mine then dot = dot + w * mine end
   end
   if norm == 0 or rnorm == 0 then return 0 end
-  return dot / (norm * math.sqrt(rnorm))
+  local sim = dot / (norm * math.sqrt(rnorm))
+  if site > 0 and r.site == site then sim = sim - same_site_penalty end
+  return sim
 end
 
 local function again(r)
@@ -275,7 +282,7 @@ end
 
 if insert then
   local body = self_id .. (story == aid and string.char(0) or pack_id(story)) .. pack_id(dup)
-    .. struct.pack(">BB", nfp, nkw) .. kw_part .. struct.pack(">I2", pub_day)
+    .. struct.pack(">BB", nfp, nkw) .. kw_part .. struct.pack(">I2I2", pub_day, site)
   local rkey = P .. ":r:" .. today
   local offset = call("APPEND", rkey, struct.pack(">I2", #body) .. body) - #body - 2
   call("EXPIRE", rkey, ttl, "NX")
