@@ -157,8 +157,11 @@ local function record(n)
       r.kw_part = string.sub(raw, p, p + 5 * r.nkw - 1)
       p = p + 5 * r.nkw
       r.day, r.site = 0, 0
-      if p + 1 <= len + 2 then r.day = struct.unpack(">I2", raw, p) end
-      if p + 3 <= len + 2 then r.site = struct.unpack(">I2", raw, p + 2) end
+      if p + 3 <= len + 2 then
+        r.day, r.site = struct.unpack(">I2I2", raw, p)
+      elseif p + 1 <= len + 2 then
+        r.day = struct.unpack(">I2", raw, p)
+      end
       records[n] = r
     end
   end
