@@ -277,7 +277,7 @@ class Assignment:
 
     story_id: str
     duplicate_of: str | None = None
-    # containment for a duplicate, cosine for a story joined, 0 for a new story
+    # containment for a duplicate, cosine for a story joined (less the same-site penalty), 0 for a new story
     score: float = 0.0
     # ``new``: first of its story; ``story``: joined an earlier article's story; ``duplicate``: near-verbatim
     # copy of an earlier article; ``updated``: a new text of an article kept before, which keeps its story
