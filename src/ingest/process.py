@@ -280,7 +280,8 @@ def _extract_and_check(rt: Runtime, report: Report, step: DedupStep, one: _Claim
     with report.cpu("dedup"):
         mark = one.mark if article.article_id == one.entry_id else rt.dedup.marks([article.article_id], now)[0]
         verdict = step.check(DedupItem(article.article_id, article.text, article.language, article.content_hash,
-                                       mark, one.entry_id, one.stamp, article.published_at, article.url), checked)
+                                       mark, one.entry_id, one.stamp, article.published_at, article.canonical_url),
+                                   checked)
     report.count(verdict.counter, feed_id=entry.feed_id)
     if verdict.assignment is None:
         rt.dedup.remember(one.entry_id, verdict.mark, now)

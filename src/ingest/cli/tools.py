@@ -205,7 +205,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
                 raise ConfigError(f"{args.path}:{number}: \"url\" is not a string; give the article's URL or leave "
                                   "it out")
             yield ClusterInput(id=record_id, text=text, title=row.get("title"), lang=row.get("lang"),
-                               published=when, url=url or None)
+                               published=when, url=url)
 
     try:
         exact = RedisDedupStore(client, prefix, settings.dedup)
